@@ -1,0 +1,9 @@
+DROP TABLE idempotency_keys;
+DROP TABLE inventory_transactions;
+DROP TABLE api_tokens;
+DROP TABLE user_stores;
+DROP TABLE users;
+DROP TABLE stocks;
+DROP TABLE stores;
+DROP TABLE products;
+DROP TABLE categories;

@@ -1,0 +1,146 @@
+//! Builds the service (pool, schema, router) and runs it: on a listener for tests, or as
+//! `stockroom serve` with the embedded PostgreSQL, first-run seeding and graceful shutdown.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::{
+    config::{DbSettings, EMBEDDED_DATABASE, ServeSettings},
+    db::{self, DbPool, migrations},
+    embedded_pg::{EmbeddedPostgres, StartOptions},
+    graphql::schema::{self, StockroomSchema},
+    http, seed,
+};
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The GraphQL schema (holds the pool as data).
+    pub schema: StockroomSchema,
+    /// The database pool.
+    pub pool: DbPool,
+    /// The settings the service started with.
+    pub settings: Arc<ServeSettings>,
+    /// Version of the newest embedded migration (for readiness).
+    pub latest_migration: String,
+}
+
+impl AppState {
+    /// Builds the state over a pool.
+    pub fn new(pool: DbPool, settings: ServeSettings) -> Self {
+        Self {
+            schema: schema::build(pool.clone(), &settings.limits),
+            pool,
+            settings: Arc::new(settings),
+            latest_migration: migrations::latest_version(),
+        }
+    }
+}
+
+/// Serves the router on `listener` until `shutdown` completes, then drains open requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds the listen address, with a message that says what to do when it is taken.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} (is another service using it?); choose another address with --listen or STOCKROOM_LISTEN")
+    })
+}
+
+/// `stockroom serve`: the whole life of the service.
+pub async fn run_serve(db: DbSettings, settings: ServeSettings) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
+    let listener = bind(settings.listen).await?;
+    let (url, embedded) = database(&db).await?;
+    let result = run_on(&url, &db, settings, listener, embedded.is_some(), shutdown).await;
+    if let Some(pg) = embedded {
+        tracing::info!("stopping the embedded PostgreSQL");
+        if let Err(err) = tokio::task::spawn_blocking(move || pg.stop()).await? {
+            tracing::error!(error = %err, "stopping the embedded PostgreSQL failed");
+        }
+    }
+    result
+}
+
+async fn run_on(
+    url: &str,
+    db: &DbSettings,
+    settings: ServeSettings,
+    listener: TcpListener,
+    embedded: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let applied = migrations::run(url)
+        .await
+        .context("cannot prepare the database (check DATABASE_URL: is it reachable, and may this user create tables?)")?;
+    tracing::info!(applied, "migrations are current");
+    let pool = db::pool::build(url, db)?;
+    if embedded {
+        let mut conn = pool
+            .get()
+            .await
+            .context("connecting to the embedded PostgreSQL")?;
+        if let Some(token) = seed::seed_if_empty(&mut conn)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the demo catalogue: {e:?}"))?
+        {
+            println!("First run: seeded a demo catalogue and created the user `admin`.");
+            println!("Admin token (shown once, keep it): {token}");
+        }
+    }
+    println!("stockroom is listening on http://{addr}");
+    println!("GraphiQL: http://{addr}/graphiql");
+    let state = AppState::new(pool, settings);
+    serve(listener, state, shutdown).await?;
+    tracing::info!("HTTP server stopped");
+    Ok(())
+}
+
+/// The database URL to use: `DATABASE_URL`, or the embedded cluster (started here).
+async fn database(db: &DbSettings) -> anyhow::Result<(String, Option<EmbeddedPostgres>)> {
+    if let Some(url) = &db.database_url {
+        return Ok((url.clone(), None));
+    }
+    tracing::info!(data_dir = %db.data_dir.display(), "starting the embedded PostgreSQL");
+    let pg = EmbeddedPostgres::start(&db.data_dir, StartOptions::default()).await?;
+    if let Err(err) = pg.ensure_database(EMBEDDED_DATABASE).await {
+        let _ = pg.stop();
+        return Err(err.into());
+    }
+    Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
+}
+
+/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when
+/// this is called, not when the future is first polled, so a signal that arrives during
+/// start-up is not lost (nor does it kill the process before PostgreSQL is stopped).
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt());
+    let terminate = signal(SignalKind::terminate());
+    async move {
+        let wait = |sig: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match sig {
+                Ok(mut sig) => {
+                    sig.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = wait(interrupt) => {},
+            () = wait(terminate) => {},
+        }
+        tracing::info!("shutting down");
+    }
+}

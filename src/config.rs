@@ -1,0 +1,147 @@
+//! Settings from the environment and flags, validated once at start.
+//!
+//! Every limit and timeout of the service is a named setting here with its default, so no
+//! other module carries a magic number. `clap` reads each from its flag or its variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Args, ValueEnum};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the database is and how to reach it.
+#[derive(Debug, Clone, Args)]
+pub struct DbSettings {
+    /// PostgreSQL URL; without it a private PostgreSQL is started in the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory of the embedded PostgreSQL (used when DATABASE_URL is not set).
+    #[arg(
+        long,
+        env = "STOCKROOM_DATA_DIR",
+        default_value = "./.stockroom",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Largest number of database connections.
+    #[arg(long, env = "STOCKROOM_POOL_SIZE", default_value_t = 16, global = true)]
+    pub pool_size: usize,
+
+    /// How long a request waits for a database connection before SERVICE_UNAVAILABLE (ms).
+    #[arg(
+        long,
+        env = "STOCKROOM_POOL_TIMEOUT_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub pool_timeout_ms: u64,
+}
+
+impl DbSettings {
+    /// The pool's wait, connect and recycle timeout.
+    pub fn pool_timeout(&self) -> Duration {
+        Duration::from_millis(self.pool_timeout_ms)
+    }
+}
+
+/// Settings of the HTTP/GraphQL service.
+#[derive(Debug, Clone, Args)]
+pub struct ServeSettings {
+    /// Address to listen on.
+    #[arg(long, env = "STOCKROOM_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: SocketAddr,
+
+    /// Let anonymous requests read (queries and subscriptions).
+    #[arg(long, env = "STOCKROOM_PUBLIC_READ", default_value_t = false, action = clap::ArgAction::Set)]
+    pub public_read: bool,
+
+    /// Log format.
+    #[arg(long, env = "STOCKROOM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub limits: Limits,
+}
+
+/// Limits on what one request may ask for.
+#[derive(Debug, Clone, Args)]
+pub struct Limits {
+    /// Deepest nesting of a document (the standard introspection query needs 15).
+    #[arg(long, env = "STOCKROOM_MAX_DEPTH", default_value_t = 20)]
+    pub max_depth: usize,
+
+    /// Largest complexity (a list counts its page size times its children).
+    #[arg(long, env = "STOCKROOM_MAX_COMPLEXITY", default_value_t = 20_000)]
+    pub max_complexity: usize,
+
+    /// Most aliases in one document.
+    #[arg(long, env = "STOCKROOM_MAX_ALIASES", default_value_t = 50)]
+    pub max_aliases: usize,
+
+    /// Most root fields in one operation.
+    #[arg(long, env = "STOCKROOM_MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Most operations in one batched request.
+    #[arg(long, env = "STOCKROOM_MAX_BATCH", default_value_t = 10)]
+    pub max_batch: usize,
+
+    /// Largest request body in bytes.
+    #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Longest time one request may run (ms).
+    #[arg(long, env = "STOCKROOM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// How long idempotency keys are kept (hours).
+    #[arg(
+        long,
+        env = "STOCKROOM_IDEMPOTENCY_RETENTION_HOURS",
+        default_value_t = 24
+    )]
+    pub idempotency_retention_hours: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 20,
+            max_complexity: 20_000,
+            max_aliases: 50,
+            max_root_fields: 20,
+            max_batch: 10,
+            max_body_bytes: 1_048_576,
+            request_timeout_ms: 30_000,
+            idempotency_retention_hours: 24,
+        }
+    }
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_read: false,
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Largest page a connection returns (`first`/`last`).
+pub const MAX_PAGE_SIZE: i64 = 100;
+/// Page size when neither `first` nor `last` is given.
+pub const DEFAULT_PAGE_SIZE: i64 = 20;
+/// Name of the database inside the embedded PostgreSQL.
+pub const EMBEDDED_DATABASE: &str = "stockroom";

@@ -1,0 +1,10 @@
+//! Everything that talks to PostgreSQL: the pool, the migrations, the diesel schema and the
+//! models (one file per table, each owning the queries and transactions on it).
+
+pub mod migrations;
+pub mod models;
+pub mod pool;
+#[allow(missing_docs)]
+pub mod schema;
+
+pub use pool::{DbConn, DbPool};

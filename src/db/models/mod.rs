@@ -1,0 +1,9 @@
+//! One module per table: its row struct and the queries and transactions on it.
+
+pub mod category;
+pub mod product;
+pub mod stock;
+pub mod store;
+pub mod token;
+pub mod transaction;
+pub mod user;

@@ -1,0 +1,64 @@
+//! Stores (shops, warehouses): where stock is held.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::{db::schema::stores, error::AppResult};
+
+/// A row of `stores`.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = stores, check_for_backend(diesel::pg::Pg))]
+pub struct Store {
+    /// Primary key.
+    pub id: i32,
+    /// Short unique code (`S001`).
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+    /// When last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The stores with these ids (unknown ids are skipped).
+pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Store>> {
+    Ok(stores::table
+        .filter(stores::id.eq_any(ids))
+        .select(Store::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The store with this code, if any.
+pub async fn by_code(conn: &mut AsyncPgConnection, code: &str) -> AppResult<Option<Store>> {
+    Ok(stores::table
+        .filter(stores::code.eq(code))
+        .select(Store::as_select())
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// Up to `limit` stores after code `after`, in code order.
+pub async fn page_by_code(
+    conn: &mut AsyncPgConnection,
+    after: Option<&str>,
+    limit: i64,
+) -> AppResult<Vec<Store>> {
+    let mut query = stores::table
+        .select(Store::as_select())
+        .order(stores::code.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(stores::code.gt(after.to_string()));
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// How many stores there are.
+pub async fn count(conn: &mut AsyncPgConnection) -> AppResult<i64> {
+    Ok(stores::table.count().get_result(conn).await?)
+}

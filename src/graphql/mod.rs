@@ -1,0 +1,29 @@
+//! The GraphQL API: schema assembly, root objects, loaders, pagination, global IDs and one
+//! file per GraphQL type under `types/`.
+//!
+//! Resolvers are thin: they parse arguments into domain values, check access, call a model
+//! function (or a loader) and wrap the rows in wire types. They never build SQL.
+
+pub mod ids;
+pub mod loaders;
+pub mod pagination;
+pub mod query;
+pub mod schema;
+pub mod types;
+
+use async_graphql::Context;
+
+use crate::{
+    db::{DbConn, DbPool},
+    error::AppResult,
+};
+
+/// A pooled connection for a resolver (SERVICE_UNAVAILABLE after the pool's wait timeout).
+pub async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
+    Ok(ctx.data_unchecked::<DbPool>().get().await?)
+}
+
+/// The loaders of the current request.
+pub fn loaders<'a>(ctx: &Context<'a>) -> &'a loaders::Loaders {
+    ctx.data_unchecked::<loaders::Loaders>()
+}

@@ -1,0 +1,128 @@
+//! `InventoryTransaction`: a row of the ledger.
+
+use async_graphql::{Context, Enum, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    db::models::transaction as model,
+    error::AppError,
+    graphql::{
+        ids::NodeId,
+        loaders,
+        loaders::{ProductKey, StoreKey, UserKey},
+        types::{product::Product, store::Store, user::User},
+    },
+};
+
+/// Kinds of ledger rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+pub enum TransactionType {
+    /// Goods received.
+    Inbound,
+    /// Goods sold or shipped.
+    Outbound,
+    /// Incoming leg of a transfer.
+    TransferIn,
+    /// Outgoing leg of a transfer.
+    TransferOut,
+    /// Stocktake correction.
+    Adjustment,
+}
+
+impl TransactionType {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "INBOUND",
+            Self::Outbound => "OUTBOUND",
+            Self::TransferIn => "TRANSFER_IN",
+            Self::TransferOut => "TRANSFER_OUT",
+            Self::Adjustment => "ADJUSTMENT",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn from_db(s: &str) -> Option<Self> {
+        [
+            Self::Inbound,
+            Self::Outbound,
+            Self::TransferIn,
+            Self::TransferOut,
+            Self::Adjustment,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
+    }
+}
+
+/// A ledger row.
+#[derive(Clone)]
+pub struct InventoryTransaction(pub model::InventoryTransaction);
+
+#[Object]
+impl InventoryTransaction {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        NodeId::InventoryTransaction(self.0.id).encode()
+    }
+
+    /// What kind of change.
+    #[graphql(name = "type")]
+    async fn kind(&self) -> Result<TransactionType> {
+        TransactionType::from_db(&self.0.kind).ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("unknown ledger type {}", self.0.kind)).into()
+        })
+    }
+
+    /// The product.
+    async fn product(&self, ctx: &Context<'_>) -> Result<Product> {
+        loaders(ctx)
+            .load_one(ProductKey(self.0.product_id))
+            .await?
+            .map(Product)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("ledger row without product")).into())
+    }
+
+    /// The store.
+    async fn store(&self, ctx: &Context<'_>) -> Result<Store> {
+        loaders(ctx)
+            .load_one(StoreKey(self.0.store_id))
+            .await?
+            .map(Store)
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("ledger row without store")).into())
+    }
+
+    /// Who recorded it; null for imported history without a user.
+    async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(user_id) = self.0.user_id else {
+            return Ok(None);
+        };
+        Ok(loaders(ctx).load_one(UserKey(user_id)).await?.map(User))
+    }
+
+    /// Signed change: positive adds stock, negative removes it.
+    async fn quantity(&self) -> i32 {
+        self.0.quantity
+    }
+
+    /// Stock of the pair right after this change.
+    async fn quantity_after(&self) -> i32 {
+        self.0.quantity_after
+    }
+
+    /// Free text.
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    /// Both legs of a transfer share one reference.
+    async fn reference(&self) -> Option<&str> {
+        self.0.reference.as_deref()
+    }
+
+    /// When recorded.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}

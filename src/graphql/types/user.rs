@@ -1,0 +1,32 @@
+//! `User`: a person (or system) with a role.
+
+use async_graphql::{ID, Object};
+
+use crate::{db::models::user as model, domain::role::Role, graphql::ids::NodeId};
+
+/// A user of the service.
+#[derive(Clone)]
+pub struct User(pub model::User);
+
+#[Object]
+impl User {
+    /// Global ID.
+    pub async fn id(&self) -> ID {
+        NodeId::User(self.0.id).encode()
+    }
+
+    /// Unique login name.
+    async fn username(&self) -> &str {
+        &self.0.username
+    }
+
+    /// Name shown to people.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// The user's role.
+    async fn role(&self) -> Role {
+        self.0.role()
+    }
+}

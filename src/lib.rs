@@ -1,0 +1,15 @@
+//! stockroom: a GraphQL inventory service on PostgreSQL.
+//!
+//! The crate's map, one line per module:
+
+pub mod app; // builds and runs the service
+pub mod auth; // resolves the bearer token to the caller
+pub mod config; // settings from env and flags, with their defaults
+pub mod db; // pool, migrations, diesel schema, models (all SQL lives here)
+pub mod domain; // validated values and rules without I/O
+pub mod embedded_pg; // the private PostgreSQL of the embedded default and the tests
+pub mod error; // the error type and its one mapping to GraphQL codes
+pub mod graphql; // schema, resolvers, loaders, pagination, global IDs
+pub mod http; // routes: GraphQL, GraphiQL, health, SDL
+pub mod seed; // the demo catalogue of a first run
+pub mod telemetry; // tracing subscriber setup

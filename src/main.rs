@@ -1,0 +1,78 @@
+//! The `stockroom` command line: serve, migrate, schema (and more as they land).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use stockroom::{
+    app,
+    config::{DbSettings, ServeSettings},
+    db,
+    graphql::schema,
+    telemetry,
+};
+
+/// stockroom: a GraphQL inventory service on PostgreSQL.
+#[derive(Parser)]
+#[command(version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    db: DbSettings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (starts a private PostgreSQL unless DATABASE_URL is set).
+    Serve(ServeSettings),
+    /// Apply pending migrations to DATABASE_URL and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL).
+    Schema,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Schema = cli.command {
+        print!("{}", schema::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let log_format = match &cli.command {
+        Command::Serve(s) => s.log_format,
+        _ => stockroom::config::LogFormat::Text,
+    };
+    telemetry::init(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(settings) => app::run_serve(cli.db, settings).await,
+        Command::Migrate => {
+            let url =
+                cli.db.database_url.as_deref().ok_or_else(|| {
+                    anyhow::anyhow!("set DATABASE_URL to the database to migrate")
+                })?;
+            let applied = db::migrations::run(url).await?;
+            println!("applied {applied} migration(s)");
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+    }
+}

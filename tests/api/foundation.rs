@@ -1,0 +1,307 @@
+//! The foundation: `stockroom serve` on the embedded default (first run, restart, stale pid,
+//! crash), health and readiness, the SDL, GraphiQL offline, and clear start-up errors.
+
+use std::{process::Stdio, time::Duration};
+
+use serde_json::json;
+use stockroom::{
+    config::ServeSettings,
+    embedded_pg::{EmbeddedPostgres, StartOptions},
+    graphql::schema,
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::helpers::{TempDir, TestApp, error_code};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
+
+/// `stockroom serve` as a child process on the embedded default.
+struct Served {
+    child: Child,
+    base: String,
+    token: Option<String>,
+}
+
+impl Served {
+    async fn start(data_dir: &std::path::Path) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("DATABASE_URL")
+            .env("STOCKROOM_DATA_DIR", data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut token = None;
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(t) = line.split_whitespace().find(|w| w.starts_with("sr_")) {
+                    token = Some(t.to_string());
+                }
+                if let Some(rest) = line.strip_prefix("stockroom is listening on ") {
+                    return rest.trim().to_string();
+                }
+            }
+            panic!("serve exited before listening")
+        })
+        .await
+        .expect("serve listens within 60 s");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, base, token }
+    }
+
+    async fn graphql(&self, token: &str, query: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// SIGTERM, then wait: the service and then its PostgreSQL stop cleanly.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("serve stops within 60 s")
+            .unwrap()
+    }
+}
+
+const FIRST_PRODUCTS: &str = "{ products(first: 5) { totalCount edges { node { sku name } } } }";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_run_seeds_a_demo_catalogue_and_a_second_run_reuses_it() {
+    let dir = TempDir::new("serve");
+    let served = Served::start(&dir.0).await;
+    let token = served
+        .token
+        .clone()
+        .expect("first run prints an admin token");
+    let body = served.graphql(&token, FIRST_PRODUCTS).await;
+    assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        5
+    );
+    let viewer = served.graphql(&token, "{ viewer { username role } }").await;
+    assert_eq!(
+        viewer["data"]["viewer"],
+        json!({"username": "admin", "role": "ADMIN"})
+    );
+
+    let status = served.terminate().await;
+    assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
+    assert!(
+        !dir.0.join("pgdata/postmaster.pid").exists(),
+        "PostgreSQL was stopped with the service"
+    );
+
+    let again = Served::start(&dir.0).await;
+    assert!(
+        again.token.is_none(),
+        "a second run creates no new admin token"
+    );
+    let body = again.graphql(&token, FIRST_PRODUCTS).await;
+    assert_eq!(
+        body["data"]["products"]["totalCount"], 50,
+        "data is reused: {body}"
+    );
+    assert!(again.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_postmaster_pid_or_a_crashed_run_does_not_prevent_the_next_start() {
+    let dir = TempDir::new("stale");
+    let served = Served::start(&dir.0).await;
+    let token = served.token.clone().unwrap();
+    assert!(served.terminate().await.success());
+
+    // A postmaster.pid naming a live process that is not PostgreSQL (pids get reused).
+    let pid_file = dir.0.join("pgdata/postmaster.pid");
+    std::fs::write(
+        &pid_file,
+        format!("{}\n{}\n", std::process::id(), dir.0.display()),
+    )
+    .unwrap();
+    let served = Served::start(&dir.0).await;
+    let body = served.graphql(&token, FIRST_PRODUCTS).await;
+    assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
+
+    // A crash (SIGKILL) leaves PostgreSQL running; the next start takes over.
+    let mut child = served.child;
+    child.kill().await.unwrap();
+    let _ = child.wait().await;
+    let served = Served::start(&dir.0).await;
+    let body = served.graphql(&token, FIRST_PRODUCTS).await;
+    assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
+    assert!(served.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveness_is_200_and_readiness_follows_the_database_down_and_back_up() {
+    let dir = TempDir::new("ready");
+    let options = StartOptions {
+        port: 5433,
+        fsync: false,
+        max_connections: 50,
+    };
+    let pg = EmbeddedPostgres::start(&dir.0, options.clone())
+        .await
+        .unwrap();
+    pg.ensure_database("ready").await.unwrap();
+    stockroom::db::migrations::run(&pg.url("ready"))
+        .await
+        .unwrap();
+    let app = TestApp::spawn_on(&pg.url("ready"), ServeSettings::default()).await;
+    let token = app.admin_token().await;
+
+    assert_eq!(app.get("/healthz").await.0, 200);
+    assert_eq!(app.get("/readyz").await.0, 200);
+
+    pg.stop().unwrap();
+    assert_eq!(
+        app.get("/healthz").await.0,
+        200,
+        "liveness does not depend on the database"
+    );
+    assert_eq!(app.get("/readyz").await.0, 503);
+    let started = std::time::Instant::now();
+    let body = app.graphql_as(&token, FIRST_PRODUCTS, json!({})).await;
+    assert_eq!(error_code(&body), Some("SERVICE_UNAVAILABLE"), "{body}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused within the pool timeout"
+    );
+    let text = body.to_string();
+    assert!(
+        !text.contains("connection") || !text.contains("refused"),
+        "no driver text: {text}"
+    );
+
+    pg.restart(&options).unwrap();
+    let mut ready = false;
+    for _ in 0..50 {
+        if app.get("/readyz").await.0 == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ready, "readiness recovers by itself");
+    let body = app.graphql_as(&token, FIRST_PRODUCTS, json!({})).await;
+    assert!(body["errors"].is_null(), "queries work again: {body}");
+    pg.stop().unwrap();
+}
+
+#[tokio::test]
+async fn the_checked_in_schema_graphql_is_what_the_code_generates() {
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+            .expect("schema.graphql at the top of the repo");
+    assert!(
+        checked_in == schema::sdl(),
+        "schema.graphql is stale: run `cargo run -- schema > schema.graphql`"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdl_is_served_and_graphiql_works_with_no_internet() {
+    let app = TestApp::spawn().await;
+    let (status, sdl) = app.get("/schema.graphql").await;
+    assert_eq!(status, 200);
+    assert_eq!(sdl, schema::sdl());
+
+    let (status, page) = app.get("/graphiql").await;
+    assert_eq!(status, 200);
+    for attr in ["src=\"", "href=\""] {
+        for part in page.split(attr).skip(1) {
+            let target = part.split('"').next().unwrap();
+            assert!(
+                target.starts_with('/'),
+                "GraphiQL loads {target} from another host"
+            );
+            let (status, body) = app.get(target).await;
+            assert_eq!(status, 200, "{target}");
+            assert!(!body.is_empty());
+        }
+    }
+}
+
+async fn run_cli(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("DATABASE_URL").kill_on_drop(true);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("the command ends")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_says_clearly_what_is_wrong_and_exits_non_zero() {
+    // A port in use.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = TempDir::new("busy");
+    let out = run_cli(
+        &["serve", "--listen", &port],
+        &[("STOCKROOM_DATA_DIR", dir.0.to_str().unwrap())],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot listen on"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A data directory that cannot be created.
+    let out = run_cli(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("STOCKROOM_DATA_DIR", "/proc/stockroom/data")],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("cannot use the data directory"), "{err}");
+
+    // A wrong DATABASE_URL.
+    let out = run_cli(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // No PostgreSQL binaries, and nothing half-created left behind.
+    let dir = TempDir::new("nobin");
+    let data = dir.0.join("data");
+    let out = run_cli(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("STOCKROOM_DATA_DIR", data.to_str().unwrap()),
+            ("STOCKROOM_PG_BINDIR", "/nonexistent"),
+        ],
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("apt-get install -y postgresql"), "{err}");
+    assert!(!data.join("pgdata").exists());
+}

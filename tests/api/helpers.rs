@@ -1,0 +1,264 @@
+//! Test harness: one private PostgreSQL per test run (or `TEST_DATABASE_URL`), a template
+//! database migrated once, a fresh database per test, and `TestApp` — the real server on a
+//! random port, spoken to over HTTP.
+#![allow(dead_code)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::atomic::{AtomicUsize, Ordering},
+};
+
+use serde_json::{Value, json};
+use stockroom::{
+    app::{self, AppState},
+    config::ServeSettings,
+    db::{self, DbPool},
+    domain::role::Role,
+    embedded_pg::{EmbeddedPostgres, StartOptions},
+};
+use tokio::sync::{OnceCell, oneshot};
+
+/// The PostgreSQL server of this test run.
+struct Cluster {
+    /// URL template with `{db}` where the database name goes.
+    url_template: String,
+    /// The migrated template database.
+    template: String,
+    /// Keeps the private cluster's lock for the life of the process.
+    _embedded: Option<EmbeddedPostgres>,
+}
+
+static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+
+impl Cluster {
+    fn url(&self, db: &str) -> String {
+        self.url_template.replace("{db}", db)
+    }
+}
+
+async fn cluster() -> &'static Cluster {
+    CLUSTER
+        .get_or_init(|| async {
+            let (url_template, embedded) = match std::env::var("TEST_DATABASE_URL") {
+                Ok(url) => (replace_db_name(&url), None),
+                Err(_) => {
+                    let dir =
+                        std::env::temp_dir().join(format!("stockroom-test-{}", std::process::id()));
+                    let _ = std::fs::remove_dir_all(&dir);
+                    let pg = EmbeddedPostgres::start(
+                        &dir,
+                        StartOptions {
+                            port: 5432,
+                            fsync: false,
+                            max_connections: 500,
+                        },
+                    )
+                    .await
+                    .expect("start the test PostgreSQL");
+                    pg.stop_and_remove_when_process_exits(std::process::id())
+                        .expect("start the cleanup watchdog");
+                    (pg.url("{db}"), Some(pg))
+                }
+            };
+            let template = format!("stockroom_template_{}", std::process::id());
+            let admin = url_template.replace("{db}", "postgres");
+            admin_execute(&admin, &format!("DROP DATABASE IF EXISTS {template}")).await;
+            admin_execute(&admin, &format!("CREATE DATABASE {template}")).await;
+            db::migrations::run(&url_template.replace("{db}", &template))
+                .await
+                .expect("migrate the template database");
+            Cluster {
+                url_template,
+                template,
+                _embedded: embedded,
+            }
+        })
+        .await
+}
+
+/// `postgres://u@h/NAME?x` → `postgres://u@h/{db}?x`.
+fn replace_db_name(url: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let slash = base
+        .rfind('/')
+        .expect("TEST_DATABASE_URL has a database name");
+    let mut out = format!("{}/{{db}}", &base[..slash]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Runs one statement on the server's maintenance database.
+pub async fn admin_execute(admin_url: &str, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test server");
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.expect(sql);
+    drop(client);
+    let _ = task.await;
+}
+
+/// A fresh database of its own, cloned from the migrated template.
+pub async fn fresh_database() -> String {
+    let cluster = cluster().await;
+    let name = format!(
+        "stockroom_test_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    admin_execute(
+        &cluster.url("postgres"),
+        &format!("CREATE DATABASE {name} TEMPLATE {}", cluster.template),
+    )
+    .await;
+    cluster.url(&name)
+}
+
+/// The service running on a random port over a database of its own.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The database URL.
+    pub db_url: String,
+    /// A pool on the test's database, for arranging data and checking results.
+    pub pool: DbPool,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// Starts the service with default settings on a fresh database.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(ServeSettings::default()).await
+    }
+
+    /// Starts the service with these settings on a fresh database.
+    pub async fn spawn_with(settings: ServeSettings) -> Self {
+        let db_url = fresh_database().await;
+        Self::spawn_on(&db_url, settings).await
+    }
+
+    /// Starts the service on an existing database.
+    pub async fn spawn_on(db_url: &str, settings: ServeSettings) -> Self {
+        let pool = db::pool::build_with(db_url, 10, std::time::Duration::from_secs(5))
+            .expect("build the test pool");
+        let server_pool = db::pool::build_with(db_url, 20, std::time::Duration::from_secs(3))
+            .expect("build the server pool");
+        let listener = app::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = AppState::new(server_pool, settings);
+        tokio::spawn(app::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            db_url: db_url.to_string(),
+            pool,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// POSTs a GraphQL document without a token; returns the JSON body.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_with(None, query, variables).await
+    }
+
+    /// POSTs a GraphQL document with a bearer token; returns the JSON body.
+    pub async fn graphql_as(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.graphql_with(Some(token), query, variables).await
+    }
+
+    async fn graphql_with(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Creates a user with a role (and store scope, by store id) and returns a token for it.
+    pub async fn user_token(&self, username: &str, role: Role, store_ids: &[i32]) -> String {
+        let mut conn = self.pool.get().await.unwrap();
+        let user = db::models::user::create(&mut conn, username, username, role, store_ids)
+            .await
+            .unwrap();
+        db::models::token::create(&mut conn, user.id)
+            .await
+            .unwrap()
+            .1
+    }
+
+    /// A token of a fresh ADMIN user.
+    pub async fn admin_token(&self) -> String {
+        self.user_token("test-admin", Role::Admin, &[]).await
+    }
+
+    /// Seeds the demo catalogue (used by `serve` on a first run) into this app's database.
+    pub async fn seed_demo(&self) -> String {
+        let mut conn = self.pool.get().await.unwrap();
+        stockroom::seed::seed_if_empty(&mut conn)
+            .await
+            .unwrap()
+            .expect("an empty database")
+    }
+
+    /// GET a path; returns (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The `extensions.code` of the first error of a GraphQL response, if any.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty directory under the system temp dir.
+    pub fn new(tag: &str) -> Self {
+        let n = NEXT_DB.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("sr-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

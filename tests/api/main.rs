@@ -1,0 +1,6 @@
+//! The one integration-test binary: every test speaks HTTP to a real server on a real
+//! PostgreSQL, each on a database of its own cloned from a migrated template.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod foundation;
+mod helpers;
