@@ -3,7 +3,6 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use crate::{
-    auth::Viewer,
     db::models::{product as product_model, store as store_model},
     error::AppError,
     graphql::{
@@ -65,9 +64,7 @@ impl Query {
 
     /// The user behind the request's token; null for an anonymous request (possible only with public reads).
     async fn viewer(&self, ctx: &Context<'_>) -> Option<User> {
-        ctx.data_opt::<Viewer>()
-            .and_then(|v| v.user.clone())
-            .map(User)
+        crate::auth::viewer(ctx).user.clone().map(User)
     }
 
     /// Products, by SKU.

@@ -106,3 +106,13 @@ pub async fn any_exist(conn: &mut AsyncPgConnection) -> AppResult<bool> {
             .await?,
     )
 }
+
+/// The ids of the stores a user is scoped to (empty: all stores).
+pub async fn store_ids(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<Vec<i32>> {
+    Ok(user_stores::table
+        .filter(user_stores::user_id.eq(user_id))
+        .select(user_stores::store_id)
+        .order(user_stores::store_id)
+        .load(conn)
+        .await?)
+}
