@@ -9,6 +9,7 @@ pub mod loaders;
 pub mod pagination;
 pub mod query;
 pub mod schema;
+pub mod subscription;
 pub mod types;
 
 use async_graphql::Context;

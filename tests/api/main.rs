@@ -2,5 +2,6 @@
 //! PostgreSQL, each on a database of its own cloned from a migrated template.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod contract;
 mod foundation;
 mod helpers;

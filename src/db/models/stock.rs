@@ -27,3 +27,19 @@ impl Stock {
         self.quantity <= self.reorder_point
     }
 }
+
+/// The stock row of one (product, store) pair, if any.
+pub async fn by_pair(
+    conn: &mut diesel_async::AsyncPgConnection,
+    product_id: i32,
+    store_id: i32,
+) -> crate::error::AppResult<Option<Stock>> {
+    Ok(diesel_async::RunQueryDsl::first(
+        stocks::table
+            .find((product_id, store_id))
+            .select(Stock::as_select()),
+        conn,
+    )
+    .await
+    .optional()?)
+}

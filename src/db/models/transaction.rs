@@ -31,3 +31,18 @@ pub struct InventoryTransaction {
     /// When recorded.
     pub created_at: DateTime<Utc>,
 }
+
+/// The ledger row with this id, if any.
+pub async fn by_id(
+    conn: &mut diesel_async::AsyncPgConnection,
+    id: i64,
+) -> crate::error::AppResult<Option<InventoryTransaction>> {
+    Ok(diesel_async::RunQueryDsl::first(
+        inventory_transactions::table
+            .find(id)
+            .select(InventoryTransaction::as_select()),
+        conn,
+    )
+    .await
+    .optional()?)
+}

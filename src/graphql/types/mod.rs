@@ -6,6 +6,7 @@ pub mod decimal;
 pub mod node;
 pub mod product;
 pub mod stock;
+pub mod stock_change;
 pub mod store;
 pub mod transaction;
 pub mod user;
