@@ -5,3 +5,4 @@
 mod contract;
 mod foundation;
 mod helpers;
+mod subscriptions;

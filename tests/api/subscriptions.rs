@@ -1,0 +1,268 @@
+//! Live updates: committed stock changes reach subscribers over graphql-transport-ws, from
+//! any instance on the same database, and uncommitted ones never do.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use stockroom::config::ServeSettings;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+use crate::helpers::TestApp;
+
+/// Inserts a movement the way the service does (stock row and ledger row in one
+/// transaction), committed or rolled back.
+async fn movement(db_url: &str, product: i32, store: i32, delta: i32, commit: bool) {
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let task = tokio::spawn(conn);
+    let end = if commit { "COMMIT" } else { "ROLLBACK" };
+    client
+        .batch_execute(&format!(
+            "BEGIN;
+             INSERT INTO stocks (product_id, store_id, quantity) VALUES ({product}, {store}, 0)
+               ON CONFLICT (product_id, store_id) DO NOTHING;
+             UPDATE stocks SET quantity = quantity + {delta}
+               WHERE product_id = {product} AND store_id = {store};
+             INSERT INTO inventory_transactions (type, product_id, store_id, quantity, quantity_after)
+               SELECT CASE WHEN {delta} > 0 THEN 'INBOUND' ELSE 'OUTBOUND' END, {product}, {store},
+                      {delta}, quantity FROM stocks WHERE product_id = {product} AND store_id = {store};
+             {end};"
+        ))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = task.await;
+}
+
+/// A graphql-transport-ws client that has been acknowledged.
+struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsClient {
+    async fn connect(app: &TestApp, token: &str) -> Self {
+        let mut req = format!("ws://{}/graphql/ws", app.addr)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+        socket.send(Message::text(init.to_string())).await.unwrap();
+        let mut client = Self { socket };
+        assert_eq!(client.next().await["type"], "connection_ack");
+        client
+    }
+
+    async fn subscribe(&mut self, id: &str, query: &str) {
+        let msg = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
+        self.socket
+            .send(Message::text(msg.to_string()))
+            .await
+            .unwrap();
+    }
+
+    async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("a message within 10 s")
+                .unwrap()
+                .unwrap();
+            if let Message::Text(text) = msg {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] != "ping" && value["type"] != "pong" {
+                    return value;
+                }
+            }
+        }
+    }
+
+    async fn nothing_within(&mut self, wait: Duration) -> bool {
+        tokio::time::timeout(wait, self.next()).await.is_err()
+    }
+}
+
+async fn ids(app: &TestApp, token: &str) -> (String, String, String) {
+    let body = app
+        .graphql_as(
+            token,
+            r#"{ product(sku: "DEMO-001") { id } a: store(code: "AMS") { id } b: store(code: "BER") { id } }"#,
+            json!({}),
+        )
+        .await;
+    let d = &body["data"];
+    (
+        d["product"]["id"].as_str().unwrap().to_string(),
+        d["a"]["id"].as_str().unwrap().to_string(),
+        d["b"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_committed_change_reaches_subscribers_of_another_instance_and_a_rolled_back_one_does_not()
+{
+    let one = TestApp::spawn().await;
+    one.seed_demo().await;
+    let token = one.admin_token().await;
+    let other = TestApp::spawn_on(&one.db_url, ServeSettings::default()).await;
+    let (product, ams, _ber) = ids(&one, &token).await;
+
+    let mut ws = WsClient::connect(&other, &token).await;
+    ws.subscribe(
+        "1",
+        &format!(
+            r#"subscription {{ stockChanged(storeId: "{ams}", productId: "{product}") {{
+                 stock {{ id quantity product {{ sku }} store {{ code }} }}
+                 transaction {{ type quantity quantityAfter }} }} }}"#
+        ),
+    )
+    .await;
+    // Let the listener start before anything is committed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (p, s) = (1, 1);
+    movement(&one.db_url, p, s, 5, false).await;
+    assert!(
+        ws.nothing_within(Duration::from_secs(1)).await,
+        "a rollback announces nothing"
+    );
+
+    movement(&one.db_url, p, s, 5, true).await;
+    let event = ws.next().await;
+    assert_eq!(event["type"], "next", "{event}");
+    let change = &event["payload"]["data"]["stockChanged"];
+    assert_eq!(change["stock"]["product"]["sku"], "DEMO-001");
+    assert_eq!(change["stock"]["store"]["code"], "AMS");
+    assert_eq!(change["transaction"]["type"], "INBOUND");
+    assert_eq!(change["transaction"]["quantity"], 5);
+    assert_eq!(
+        change["transaction"]["quantityAfter"],
+        change["stock"]["quantity"]
+    );
+
+    // A change of another store does not match the filter.
+    movement(&one.db_url, p, 2, 5, true).await;
+    assert!(
+        ws.nothing_within(Duration::from_secs(1)).await,
+        "filtered out"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn low_stock_reached_fires_once_when_a_row_crosses_down_to_its_reorder_point() {
+    let app = TestApp::spawn().await;
+    app.seed_demo().await;
+    let token = app.admin_token().await;
+    let (_, ams, _) = ids(&app, &token).await;
+    // Product 1 in store 1: put it well above its reorder point first.
+    let (client, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let row = client
+        .query_one(
+            "SELECT quantity, reorder_point FROM stocks WHERE product_id = 1 AND store_id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (quantity, reorder): (i32, i32) = (row.get(0), row.get(1));
+    let above = reorder + 3 - quantity;
+    if above != 0 {
+        movement(&app.db_url, 1, 1, above, true).await;
+    }
+
+    let mut ws = WsClient::connect(&app, &token).await;
+    ws.subscribe(
+        "low",
+        &format!(r#"subscription {{ lowStockReached(storeId: "{ams}") {{ quantity reorderPoint lowStock }} }}"#),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    movement(&app.db_url, 1, 1, -2, true).await; // still above: reorder + 1
+    assert!(ws.nothing_within(Duration::from_secs(1)).await);
+    movement(&app.db_url, 1, 1, -1, true).await; // at the reorder point: crossed
+    let event = ws.next().await;
+    assert_eq!(
+        event["payload"]["data"]["lowStockReached"]["quantity"], reorder,
+        "{event}"
+    );
+    assert_eq!(
+        event["payload"]["data"]["lowStockReached"]["lowStock"],
+        true
+    );
+    movement(&app.db_url, 1, 1, -1, true).await; // further down: not again
+    assert!(
+        ws.nothing_within(Duration::from_secs(1)).await,
+        "fires once per crossing"
+    );
+}
+
+/// Opens a raw graphql-transport-ws socket and returns the close code the server ends with
+/// after `messages` are sent.
+async fn close_code_after(app: &TestApp, messages: &[Value]) -> Option<u16> {
+    let mut req = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    for m in messages {
+        socket.send(Message::text(m.to_string())).await.unwrap();
+    }
+    let deadline = Duration::from_secs(15);
+    tokio::time::timeout(deadline, async {
+        while let Some(Ok(msg)) = socket.next().await {
+            if let Message::Close(frame) = msg {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the server closes the socket")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_websocket_protocol_closes_with_the_contract_codes() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let init = |t: &str| json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {t}")}});
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { lowStockReached { id } }"}});
+
+    assert_eq!(
+        close_code_after(&app, &[init("sr_wrong")]).await,
+        Some(4403),
+        "refused init"
+    );
+    assert_eq!(
+        close_code_after(&app, &[json!({"type": "connection_init"})]).await,
+        Some(4403),
+        "anonymous without public reads"
+    );
+    assert_eq!(
+        close_code_after(&app, std::slice::from_ref(&subscribe)).await,
+        Some(4401),
+        "subscribe before ack"
+    );
+    assert_eq!(
+        close_code_after(&app, &[init(&token), init(&token)]).await,
+        Some(4429),
+        "second init"
+    );
+    assert_eq!(
+        close_code_after(&app, &[]).await,
+        Some(4408),
+        "no init within 10 s"
+    );
+}
