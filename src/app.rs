@@ -31,7 +31,7 @@ impl AppState {
     /// Builds the state over a pool.
     pub fn new(pool: DbPool, settings: ServeSettings) -> Self {
         Self {
-            schema: schema::build(pool.clone(), &settings.limits),
+            schema: schema::build(pool.clone(), &settings),
             pool,
             settings: Arc::new(settings),
             latest_migration: migrations::latest_version(),

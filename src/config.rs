@@ -68,6 +68,14 @@ pub struct ServeSettings {
     #[arg(long, env = "STOCKROOM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Origins allowed to call the API from a browser (comma-separated; default none).
+    #[arg(long, env = "STOCKROOM_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Development mode: "did you mean" field suggestions in validation errors.
+    #[arg(long, env = "STOCKROOM_DEV_MODE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dev_mode: bool,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: Limits,
@@ -104,6 +112,18 @@ pub struct Limits {
     #[arg(long, env = "STOCKROOM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
+    /// Most directives in one document.
+    #[arg(long, env = "STOCKROOM_MAX_DIRECTIVES", default_value_t = 50)]
+    pub max_directives: usize,
+
+    /// How many persisted-query documents (APQ) are kept in memory (least recently used go).
+    #[arg(long, env = "STOCKROOM_APQ_CACHE_SIZE", default_value_t = 1000)]
+    pub apq_cache_size: usize,
+
+    /// `Cache-Control: max-age` of successful query responses to GET requests (seconds; 0 = no-store).
+    #[arg(long, env = "STOCKROOM_GET_MAX_AGE_SECONDS", default_value_t = 5)]
+    pub get_max_age_seconds: u64,
+
     /// How long idempotency keys are kept (hours).
     #[arg(
         long,
@@ -123,6 +143,9 @@ impl Default for Limits {
             max_batch: 10,
             max_body_bytes: 1_048_576,
             request_timeout_ms: 30_000,
+            max_directives: 50,
+            apq_cache_size: 1000,
+            get_max_age_seconds: 5,
             idempotency_retention_hours: 24,
         }
     }
@@ -134,6 +157,8 @@ impl Default for ServeSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             public_read: false,
             log_format: LogFormat::Text,
+            cors_origins: Vec::new(),
+            dev_mode: false,
             limits: Limits::default(),
         }
     }
@@ -143,5 +168,9 @@ impl Default for ServeSettings {
 pub const MAX_PAGE_SIZE: i64 = 100;
 /// Page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
+/// A token's `last_used_at` is rewritten only when older than this (no write per request).
+pub const TOKEN_LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
+/// Weight of a list field that takes no page size (`categories`, `Product.stocks`).
+pub const UNPAGED_LIST_WEIGHT: usize = 20;
 /// Name of the database inside the embedded PostgreSQL.
 pub const EMBEDDED_DATABASE: &str = "stockroom";

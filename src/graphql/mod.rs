@@ -4,7 +4,9 @@
 //! Resolvers are thin: they parse arguments into domain values, check access, call a model
 //! function (or a loader) and wrap the rows in wire types. They never build SQL.
 
+pub mod guard;
 pub mod ids;
+pub mod limits;
 pub mod loaders;
 pub mod pagination;
 pub mod query;

@@ -3,9 +3,9 @@
 use async_graphql::{EmptyMutation, Schema};
 
 use crate::{
-    config::Limits,
+    config::ServeSettings,
     db::DbPool,
-    graphql::{query::Query, subscription::Subscription},
+    graphql::{guard::Guard, query::Query, subscription::Subscription},
     live::LiveHub,
 };
 
@@ -13,13 +13,22 @@ use crate::{
 pub type StockroomSchema = Schema<Query, EmptyMutation, Subscription>;
 
 /// Builds the schema that serves requests against `pool`.
-pub fn build(pool: DbPool, limits: &Limits) -> StockroomSchema {
-    Schema::build(Query, EmptyMutation, Subscription)
+pub fn build(pool: DbPool, settings: &ServeSettings) -> StockroomSchema {
+    let limits = &settings.limits;
+    let builder = Schema::build(Query, EmptyMutation, Subscription)
         .data(LiveHub::new(pool.clone()))
+        // Limits, access rule and error codes before execution (see graphql/guard.rs);
+        // async-graphql's own depth and complexity checks stay as a backstop.
+        .extension(Guard::new(&sdl(), limits, settings.public_read))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
-        .data(pool)
-        .finish()
+        .data(pool);
+    let builder = if settings.dev_mode {
+        builder
+    } else {
+        builder.disable_suggestions()
+    };
+    builder.finish()
 }
 
 /// The SDL of the schema (what `stockroom schema` prints and `schema.graphql` holds).

@@ -1,45 +1,580 @@
-//! `/graphql` over HTTP: authenticates the caller, gives each operation its own loaders and
-//! runs it on the schema.
+//! `/graphql` over HTTP, as the GraphQL-over-HTTP spec has it: the request checks that need no
+//! document (method, media types, body size, body shape, batch size), the caller's token,
+//! each operation run with its own loaders under a timeout and a panic guard, every error
+//! given a code (internal ones masked, with the request id), the status and media type the
+//! client asked for, caching headers for GET, and metrics.
 
-use async_graphql::{BatchRequest, BatchResponse, ServerError};
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse, rejection::GraphQLRejection};
-use axum::{
-    extract::State,
-    http::{HeaderMap, header},
-    response::{IntoResponse, Response},
+use std::{
+    collections::HashMap,
+    panic::AssertUnwindSafe,
+    time::{Duration, Instant},
 };
+
+use async_graphql::{
+    ErrorExtensionValues, Request, Response, ServerError, Value as ConstValue, Variables,
+    parser::types::OperationType,
+};
+use axum::{
+    body::Body,
+    extract::{FromRequestParts, Query, State, ws::WebSocketUpgrade},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
+    response::{IntoResponse, Response as HttpResponse},
+};
+use futures::FutureExt;
+use serde_json::{Map, Value as Json, json};
+use tracing::Instrument;
 
 use crate::{
     app::AppState,
     auth::{self, Viewer},
-    error::AppError,
-    graphql::loaders,
-    http::graphiql,
+    error::{AppError, code},
+    graphql::{
+        guard::{self, HttpGet, Probe},
+        loaders,
+    },
+    http::{graphiql, metrics, ws},
 };
 
-/// `POST /graphql`.
-pub async fn post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    req: GraphQLBatchRequest,
-) -> Response {
-    execute(&state, &headers, req.into_inner()).await
+/// The response media type of the GraphQL-over-HTTP spec.
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+/// The classic response media type.
+const APPLICATION_JSON: &str = "application/json";
+/// Longest `x-request-id` taken from a client.
+const MAX_REQUEST_ID_LEN: usize = 64;
+/// Codes of errors that stop a request before execution (a "request error" of the spec).
+const REQUEST_ERROR_CODES: [&str; 5] = [
+    code::GRAPHQL_PARSE_FAILED,
+    code::GRAPHQL_VALIDATION_FAILED,
+    code::QUERY_TOO_COMPLEX,
+    code::BAD_REQUEST,
+    guard::PERSISTED_QUERY_NOT_FOUND,
+];
+
+/// How the client wants the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// `application/graphql-response+json`: request errors get 400.
+    GraphqlResponse,
+    /// `application/json`: request errors get 200.
+    Json,
 }
 
-/// `GET /graphql`: GraphiQL for a browser, else a query from the URL.
-pub async fn get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    req: Result<GraphQLBatchRequest, GraphQLRejection>,
-) -> Response {
+impl Media {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::GraphqlResponse => "application/graphql-response+json; charset=utf-8",
+            Self::Json => "application/json; charset=utf-8",
+        }
+    }
+}
+
+/// The media type to answer with, from `Accept`; `None` when the client accepts neither.
+fn negotiate(headers: &HeaderMap) -> Option<Media> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Media::Json);
+    };
+    let ranges: Vec<(String, bool)> = accept
+        .split(',')
+        .map(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let refused = parts.any(|p| {
+                let p = p.trim().replace(' ', "");
+                p == "q=0" || p == "q=0.0" || p == "q=0.00" || p == "q=0.000"
+            });
+            (media, !refused)
+        })
+        .collect();
+    let accepts = |m: &str| ranges.iter().any(|(media, ok)| *ok && media == m);
+    if accepts(GRAPHQL_RESPONSE_JSON) {
+        Some(Media::GraphqlResponse)
+    } else if accepts(APPLICATION_JSON) || accepts("application/*") || accepts("*/*") {
+        Some(Media::Json)
+    } else if accept.trim().is_empty() {
+        Some(Media::Json)
+    } else {
+        None
+    }
+}
+
+/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= MAX_REQUEST_ID_LEN
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(
+            || format!("{:016x}", rand::random::<u64>()),
+            str::to_string,
+        )
+}
+
+/// What one HTTP request to `/graphql` is about, before anything runs.
+struct Call<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    media: Media,
+    request_id: String,
+    get: bool,
+    started: Instant,
+}
+
+impl Call<'_> {
+    /// A refusal before any operation ran, as a GraphQL-shaped body with its own status.
+    fn refuse(&self, status: StatusCode, err: AppError) -> HttpResponse {
+        let code = err.code();
+        self.refuse_raw(status, guard::from_app(err), code)
+    }
+
+    fn refuse_raw(&self, status: StatusCode, err: ServerError, code: &str) -> HttpResponse {
+        metrics::record("none", code, self.started.elapsed().as_secs_f64());
+        let body = json!({ "errors": [err] });
+        self.respond(status, &body, None)
+    }
+
+    fn bad_request(&self, message: impl Into<String>) -> HttpResponse {
+        let mut err = ServerError::new(message, None);
+        let mut ext = ErrorExtensionValues::default();
+        ext.set("code", code::BAD_REQUEST);
+        err.extensions = Some(ext);
+        self.refuse_raw(StatusCode::BAD_REQUEST, err, code::BAD_REQUEST)
+    }
+
+    fn respond(&self, status: StatusCode, body: &Json, cache: Option<&str>) -> HttpResponse {
+        let mut res = (status, body.to_string()).into_response();
+        let h = res.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.media.content_type()),
+        );
+        if let Ok(id) = HeaderValue::from_str(&self.request_id) {
+            h.insert("x-request-id", id);
+        }
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(cache.unwrap_or("no-store"))
+                .unwrap_or(HeaderValue::from_static("no-store")),
+        );
+        if self.get {
+            h.insert(
+                header::VARY,
+                HeaderValue::from_static("Authorization, Accept"),
+            );
+        }
+        res
+    }
+}
+
+/// `POST /graphql`.
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> HttpResponse {
+    let Some(media) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    let call = Call {
+        state: &state,
+        headers: &headers,
+        media,
+        request_id: request_id(&headers),
+        get: false,
+        started: Instant::now(),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let mut params = content_type.split(';').map(str::trim);
+    let json_body = params.next() == Some(APPLICATION_JSON)
+        && params.all(|p| {
+            p.strip_prefix("charset=")
+                .is_none_or(|c| c.trim_matches('"').eq_ignore_ascii_case("utf-8"))
+        });
+    if !json_body {
+        return call.refuse_raw(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ServerError::new("the body must be application/json", None),
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
+    }
+    let max = state.settings.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let bytes = match declared {
+        Some(len) if len > max => None,
+        _ => axum::body::to_bytes(body, max).await.ok(),
+    };
+    let Some(bytes) = bytes else {
+        return call.refuse_raw(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ServerError::new(format!("the body is over the limit of {max} bytes"), None),
+            "PAYLOAD_TOO_LARGE",
+        );
+    };
+    let json: Json = match serde_json::from_slice(&bytes) {
+        Ok(json) => json,
+        Err(_) => return call.bad_request("the body is not valid JSON"),
+    };
+    let (items, batched) = match json {
+        Json::Array(items) => (items, true),
+        other => (vec![other], false),
+    };
+    if batched && items.is_empty() {
+        return call.bad_request("an empty batch");
+    }
+    let max_batch = state.settings.limits.max_batch;
+    if items.len() > max_batch {
+        return call.refuse(
+            StatusCode::BAD_REQUEST,
+            AppError::QueryTooComplex {
+                message: format!("the batch is over the limit of {max_batch} operations"),
+                limit: max_batch,
+            },
+        );
+    }
+    let mut requests = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match request_from_json(item, false) {
+            Ok(req) => requests.push(req),
+            Err(msg) if batched => return call.bad_request(format!("operation {i}: {msg}")),
+            Err(msg) => return call.bad_request(msg),
+        }
+    }
+    call.run(requests, batched).await
+}
+
+/// `GET /graphql`: a WebSocket upgrade, GraphiQL for a browser, else a query from the URL.
+pub async fn get(State(state): State<AppState>, req: axum::extract::Request) -> HttpResponse {
+    let (mut parts, _body) = req.into_parts();
+    if ws::is_upgrade(&parts.headers) {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(upgrade) => ws::upgrade(State(state), parts.headers.clone(), upgrade).await,
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    get_query(&state, &parts).await
+}
+
+async fn get_query(state: &AppState, parts: &Parts) -> HttpResponse {
+    let headers = &parts.headers;
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
-    match req {
-        Ok(req) if !wants_html => execute(&state, &headers, req.into_inner()).await,
-        _ => graphiql::page_response(),
+    if wants_html {
+        return graphiql::page_response();
     }
+    let Some(media) = negotiate(headers) else {
+        return not_acceptable();
+    };
+    let call = Call {
+        state,
+        headers,
+        media,
+        request_id: request_id(headers),
+        get: true,
+        started: Instant::now(),
+    };
+    let Ok(Query(params)) = Query::<HashMap<String, String>>::try_from_uri(&parts.uri) else {
+        return call.bad_request("the query string is malformed");
+    };
+    let mut object = Map::new();
+    if let Some(query) = params.get("query") {
+        object.insert("query".into(), Json::String(query.clone()));
+    }
+    if let Some(name) = params.get("operationName").filter(|n| !n.is_empty()) {
+        object.insert("operationName".into(), Json::String(name.clone()));
+    }
+    for key in ["variables", "extensions"] {
+        if let Some(raw) = params.get(key).filter(|v| !v.is_empty()) {
+            match serde_json::from_str::<Json>(raw) {
+                Ok(value) => {
+                    object.insert(key.into(), value);
+                }
+                Err(_) => return call.bad_request(format!("`{key}` is not valid JSON")),
+            }
+        }
+    }
+    match request_from_json(Json::Object(object), true) {
+        Ok(req) => call.run(vec![req], false).await,
+        Err(msg) => call.bad_request(msg),
+    }
+}
+
+fn not_acceptable() -> HttpResponse {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "accept application/graphql-response+json or application/json",
+    )
+        .into_response()
+}
+
+/// A GraphQL request from its JSON object; the error says what is wrong with its shape.
+fn request_from_json(item: Json, get: bool) -> Result<Request, String> {
+    let Json::Object(mut object) = item else {
+        return Err("the request must be a JSON object".into());
+    };
+    let extensions = match object.remove("extensions") {
+        None | Some(Json::Null) => Map::new(),
+        Some(Json::Object(map)) => map,
+        Some(_) => return Err("`extensions` must be an object".into()),
+    };
+    let persisted = extensions.contains_key("persistedQuery");
+    let query = match object.remove("query") {
+        Some(Json::String(query)) => query,
+        None | Some(Json::Null) if persisted => String::new(),
+        None | Some(Json::Null) => return Err("the request has no `query`".into()),
+        Some(_) => return Err("`query` must be a string".into()),
+    };
+    let operation_name = match object.remove("operationName") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(name)) => Some(name),
+        Some(_) => return Err("`operationName` must be a string".into()),
+    };
+    let variables = match object.remove("variables") {
+        None | Some(Json::Null) => Variables::default(),
+        Some(value @ Json::Object(_)) => Variables::from_json(value),
+        Some(_) if get => return Err("`variables` must be a JSON object".into()),
+        Some(_) => return Err("`variables` must be an object".into()),
+    };
+    let mut request = Request::new(query).variables(variables);
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    for (key, value) in extensions {
+        request
+            .extensions
+            .insert(key, ConstValue::from_json(value).unwrap_or(ConstValue::Null));
+    }
+    Ok(request)
+}
+
+impl Call<'_> {
+    /// Authenticates the caller and runs the operations; one HTTP response for all of them.
+    async fn run(&self, requests: Vec<Request>, batched: bool) -> HttpResponse {
+        let span = tracing::info_span!("graphql", request_id = %self.request_id);
+        let viewer = match self.viewer().instrument(span.clone()).await {
+            Ok(viewer) => viewer,
+            Err(err) => {
+                let code = err.code();
+                let err = self.finish_error(guard::from_app(err), true);
+                metrics::record("none", code, self.started.elapsed().as_secs_f64());
+                let body = json!({ "errors": [err] });
+                return self.respond(StatusCode::OK, &body, None);
+            }
+        };
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let outcome = self.execute(request, &viewer).instrument(span.clone()).await;
+            outcomes.push(outcome);
+        }
+        if batched {
+            let bodies: Vec<Json> = outcomes.iter().map(|o| o.body.clone()).collect();
+            return self.respond(StatusCode::OK, &Json::Array(bodies), None);
+        }
+        let Some(outcome) = outcomes.pop() else {
+            return self.bad_request("no operation");
+        };
+        let status = if outcome.code == guard::METHOD_NOT_ALLOWED {
+            StatusCode::METHOD_NOT_ALLOWED
+        } else if outcome.code == code::BAD_REQUEST
+            || (outcome.request_error && self.media == Media::GraphqlResponse)
+        {
+            StatusCode::BAD_REQUEST
+        } else if outcome.panicked {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::OK
+        };
+        let max_age = self.state.settings.limits.get_max_age_seconds;
+        let cacheable = self.get
+            && max_age > 0
+            && outcome.code == "OK"
+            && outcome.operation_type == Some(OperationType::Query);
+        let cache = cacheable.then(|| {
+            let scope = if viewer.user.is_some() {
+                "private"
+            } else {
+                "public"
+            };
+            format!("{scope}, max-age={max_age}")
+        });
+        let mut res = self.respond(status, &outcome.body, cache.as_deref());
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            res.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        res
+    }
+
+    async fn viewer(&self) -> Result<Viewer, AppError> {
+        let Some(value) = self.headers.get(header::AUTHORIZATION) else {
+            return Ok(Viewer::default());
+        };
+        let value = value.to_str().map_err(|_| {
+            AppError::Unauthenticated("the Authorization header is not valid text".into())
+        })?;
+        let mut conn = self.state.pool.get().await?;
+        auth::authenticate(&mut conn, Some(value)).await
+    }
+
+    /// Runs one operation with its own loaders, under the timeout and a panic guard.
+    async fn execute(&self, request: Request, viewer: &Viewer) -> Outcome {
+        let started = Instant::now();
+        let probe = Probe::default();
+        let mut request = request
+            .data(viewer.clone())
+            .data(loaders::for_request(self.state.pool.clone()))
+            .data(probe.clone());
+        if self.get {
+            request = request.data(HttpGet);
+        }
+        let timeout = Duration::from_millis(self.state.settings.limits.request_timeout_ms);
+        let schema = self.state.schema.clone();
+        let run = AssertUnwindSafe(async move { schema.execute(request).await }).catch_unwind();
+        let mut panicked = false;
+        let response = match tokio::time::timeout(timeout, run).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(_)) => {
+                panicked = true;
+                tracing::error!("a resolver panicked");
+                Response::from_errors(vec![guard::from_app(AppError::internal(
+                    anyhow::anyhow!("a resolver panicked"),
+                ))])
+            }
+            Err(_) => {
+                let ms = self.state.settings.limits.request_timeout_ms;
+                let mut err = ServerError::new(
+                    format!("the operation took longer than the limit of {ms} ms"),
+                    None,
+                );
+                let mut ext = ErrorExtensionValues::default();
+                ext.set("code", code::SERVICE_UNAVAILABLE);
+                ext.set("limit", ms);
+                err.extensions = Some(ext);
+                Response::from_errors(vec![err])
+            }
+        };
+        let outcome = self.outcome(response, probe.operation_type(), panicked);
+        let op = match outcome.operation_type {
+            Some(OperationType::Query) => "query",
+            Some(OperationType::Mutation) => "mutation",
+            Some(OperationType::Subscription) => "subscription",
+            None => "none",
+        };
+        metrics::record(op, &outcome.code, started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// Codes every error, masks internal ones and shapes the body.
+    fn outcome(
+        &self,
+        mut response: Response,
+        operation_type: Option<OperationType>,
+        panicked: bool,
+    ) -> Outcome {
+        let no_data = matches!(response.data, ConstValue::Null);
+        let errors: Vec<ServerError> = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|e| self.finish_error(e, no_data))
+            .collect();
+        let codes: Vec<String> = errors
+            .iter()
+            .map(|e| {
+                e.extensions
+                    .as_ref()
+                    .and_then(|x| x.get("code"))
+                    .and_then(|c| match c {
+                        ConstValue::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| code::INTERNAL_SERVER_ERROR.into())
+            })
+            .collect();
+        let request_error = no_data
+            && !codes.is_empty()
+            && codes.iter().all(|c| REQUEST_ERROR_CODES.contains(&c.as_str()));
+        let mut body = Map::new();
+        if !request_error {
+            body.insert(
+                "data".into(),
+                response.data.into_json().unwrap_or(Json::Null),
+            );
+        }
+        if !errors.is_empty() {
+            body.insert(
+                "errors".into(),
+                serde_json::to_value(&errors).unwrap_or_default(),
+            );
+        }
+        if !response.extensions.is_empty() {
+            body.insert(
+                "extensions".into(),
+                serde_json::to_value(&response.extensions).unwrap_or_default(),
+            );
+        }
+        Outcome {
+            body: Json::Object(body),
+            code: codes.into_iter().next().unwrap_or_else(|| "OK".into()),
+            request_error,
+            operation_type,
+            panicked,
+        }
+    }
+
+    /// Gives an error without a code its code; an internal one loses its text and gains the
+    /// request id (its cause is in the log under that id).
+    fn finish_error(&self, mut err: ServerError, no_data: bool) -> ServerError {
+        if !guard::has_code(&err) {
+            let code = if no_data && err.path.is_empty() {
+                // async-graphql's own request errors (unknown operation name, …).
+                code::GRAPHQL_VALIDATION_FAILED
+            } else if err.message.starts_with("Failed to parse")
+                || err.message.starts_with("Invalid value")
+            {
+                code::BAD_USER_INPUT
+            } else {
+                tracing::error!(message = %err.message, path = ?err.path, "error without a code");
+                code::INTERNAL_SERVER_ERROR
+            };
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("code", code);
+        }
+        let internal = err
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .is_some_and(|c| *c == ConstValue::from(code::INTERNAL_SERVER_ERROR));
+        if internal {
+            err.message = format!(
+                "internal server error (request id {}); the details are in the server log",
+                self.request_id
+            );
+            err.extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", self.request_id.as_str());
+        }
+        err
+    }
+}
+
+/// One operation's result.
+struct Outcome {
+    body: Json,
+    /// The first error's code, or `OK`.
+    code: String,
+    /// Stopped before execution (parse, validation, limits).
+    request_error: bool,
+    operation_type: Option<OperationType>,
+    panicked: bool,
 }
 
 /// `GET /schema.graphql`: the SDL.
@@ -48,43 +583,4 @@ pub async fn sdl(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         state.schema.sdl(),
     )
-}
-
-async fn execute(state: &AppState, headers: &HeaderMap, batch: BatchRequest) -> Response {
-    let viewer = match viewer(state, headers).await {
-        Ok(viewer) => viewer,
-        Err(err) => return error_response(err),
-    };
-    let attach = |req: async_graphql::Request| {
-        req.data(viewer.clone())
-            .data(loaders::for_request(state.pool.clone()))
-    };
-    let batch = match batch {
-        BatchRequest::Single(req) => BatchRequest::Single(attach(req)),
-        BatchRequest::Batch(reqs) => BatchRequest::Batch(reqs.into_iter().map(attach).collect()),
-    };
-    GraphQLResponse::from(state.schema.execute_batch(batch).await).into_response()
-}
-
-async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, AppError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or_default());
-    let Some(header) = header else {
-        return Ok(Viewer::default());
-    };
-    let mut conn = state.pool.get().await?;
-    auth::authenticate(&mut conn, Some(header)).await
-}
-
-fn error_response(err: AppError) -> Response {
-    let err: async_graphql::Error = err.into();
-    let response = async_graphql::Response::from_errors(vec![ServerError {
-        message: err.message,
-        source: None,
-        locations: Vec::new(),
-        path: Vec::new(),
-        extensions: err.extensions,
-    }]);
-    GraphQLResponse::from(BatchResponse::Single(response)).into_response()
 }

@@ -1,23 +1,73 @@
-//! HTTP routes: GraphQL, GraphiQL, health, and the SDL.
+//! HTTP routes: GraphQL, GraphiQL, health, metrics and the SDL; CORS and the panic guard.
 
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
+pub mod metrics;
 pub mod ws;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    http::{HeaderValue, Method, header},
+    routing::get,
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    cors::{AllowOrigin, CorsLayer},
+};
 
 use crate::app::AppState;
 
+/// How long a browser may cache a CORS preflight answer (seconds).
+const CORS_MAX_AGE_SECONDS: u64 = 600;
+
 /// The service's router.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors(&state.settings.cors_origins);
+    let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::render))
         .route("/schema.graphql", get(graphql::sdl))
         .with_state(state)
+        // A panic anywhere answers 500 and leaves the server running.
+        .layer(CatchPanicLayer::new());
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// CORS for the configured origins (`*` = any); none configured = no CORS headers at all.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.contains(&"*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .expose_headers([header::HeaderName::from_static("x-request-id")])
+            .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECONDS)),
+    )
 }

@@ -4,7 +4,12 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::{db::schema::api_tokens, domain::token, error::AppResult};
+use crate::{
+    config::TOKEN_LAST_USED_RESOLUTION,
+    db::schema::api_tokens,
+    domain::token,
+    error::{AppError, AppResult},
+};
 
 /// A row of `api_tokens`.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -38,18 +43,85 @@ pub async fn create(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<(Ap
     Ok((row, clear))
 }
 
-/// The user of a valid (known, not revoked) token.
+/// The user of a valid (known, not revoked) token. Records the use in `last_used_at`, but
+/// writes only when the stored time is older than [`TOKEN_LAST_USED_RESOLUTION`] (no write
+/// per request).
 pub async fn user_for_token(
     conn: &mut AsyncPgConnection,
     clear: &str,
 ) -> AppResult<Option<crate::db::models::user::User>> {
     use crate::db::{models::user::User, schema::users};
-    Ok(api_tokens::table
+    let row: Option<(i32, Option<DateTime<Utc>>, User)> = api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(token::hash(clear)))
         .filter(api_tokens::revoked_at.is_null())
-        .select(User::as_select())
+        .select((
+            api_tokens::id,
+            api_tokens::last_used_at,
+            User::as_select(),
+        ))
         .first(conn)
         .await
-        .optional()?)
+        .optional()?;
+    let Some((id, last_used_at, user)) = row else {
+        return Ok(None);
+    };
+    let resolution = chrono::Duration::from_std(TOKEN_LAST_USED_RESOLUTION)
+        .unwrap_or_else(|_| chrono::Duration::minutes(1));
+    let stale_before = Utc::now() - resolution;
+    if last_used_at.is_none_or(|t| t < stale_before) {
+        diesel::update(api_tokens::table)
+            .filter(api_tokens::id.eq(id))
+            .filter(
+                api_tokens::last_used_at
+                    .is_null()
+                    .or(api_tokens::last_used_at.lt(stale_before)),
+            )
+            .set(api_tokens::last_used_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+    }
+    Ok(Some(user))
+}
+
+/// The tokens of a user, oldest first.
+pub async fn for_user(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<Vec<ApiToken>> {
+    Ok(api_tokens::table
+        .filter(api_tokens::user_id.eq(user_id))
+        .order(api_tokens::id)
+        .select(ApiToken::as_select())
+        .load(conn)
+        .await?)
+}
+
+/// The token with this id, or with this clear text.
+pub async fn find(conn: &mut AsyncPgConnection, id_or_token: &str) -> AppResult<Option<ApiToken>> {
+    let query = api_tokens::table.select(ApiToken::as_select());
+    Ok(match id_or_token.trim().parse::<i32>() {
+        Ok(id) => query.filter(api_tokens::id.eq(id)).first(conn).await,
+        Err(_) => {
+            query
+                .filter(api_tokens::token_hash.eq(token::hash(id_or_token.trim())))
+                .first(conn)
+                .await
+        }
+    }
+    .optional()?)
+}
+
+/// Revokes a token (kept, with its revocation time); revoking twice keeps the first time.
+pub async fn revoke(conn: &mut AsyncPgConnection, id: i32) -> AppResult<ApiToken> {
+    diesel::update(api_tokens::table)
+        .filter(api_tokens::id.eq(id))
+        .set(
+            api_tokens::revoked_at
+                .eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>(
+                    "coalesce(revoked_at, now())",
+                )),
+        )
+        .returning(ApiToken::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| AppError::not_found(format!("no token with id {id}")))
 }

@@ -116,3 +116,12 @@ pub async fn store_ids(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<
         .load(conn)
         .await?)
 }
+
+/// Every user, by username.
+pub async fn all(conn: &mut AsyncPgConnection) -> AppResult<Vec<User>> {
+    Ok(users::table
+        .order(users::username)
+        .select(User::as_select())
+        .load(conn)
+        .await?)
+}
