@@ -1,15 +1,22 @@
-//! Relay connections with keyset cursors: page-size rules, cursor encoding, `PageInfo`.
+//! Relay connections with keyset cursors, in one helper every connection uses: page-size
+//! rules, cursor encoding, turning the rows a model read into edges and `PageInfo`.
 //!
-//! A cursor is base64url of a JSON array of the sort key of its row (e.g. `["HW-1",12]`), so
-//! the next page is a `WHERE (key) > (cursor)` range scan on an index, never an OFFSET.
+//! A cursor is base64url of the JSON of its row's sort key (e.g. `["HW-1",12]`), so the next
+//! page is a `WHERE (key) > (cursor)` range scan on an index, never an OFFSET. Models read one
+//! row more than the page (see [`Keyset`]) and, for `last`/`before`, in reverse; [`page`] trims
+//! and reorders.
 
-use async_graphql::SimpleObject;
+use async_graphql::{OutputType, SimpleObject};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     config::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    db::models::page::Keyset,
     error::{AppError, AppResult},
+    graphql::types::{
+        product::Product, stock::Stock, store::Store, transaction::InventoryTransaction,
+    },
 };
 
 /// Relay's page information.
@@ -25,7 +32,37 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// The size of a forward page: `first` (0..=100) or the default.
+/// An edge of a connection: a node and where it is.
+#[derive(Clone, SimpleObject)]
+#[graphql(
+    concrete(name = "ProductEdge", params(Product)),
+    concrete(name = "StoreEdge", params(Store)),
+    concrete(name = "StockEdge", params(Stock)),
+    concrete(name = "InventoryTransactionEdge", params(InventoryTransaction))
+)]
+pub struct Edge<T: OutputType> {
+    /// Where this edge is, for `after`/`before`.
+    pub cursor: String,
+    /// The object.
+    pub node: T,
+}
+
+/// One page of a connection: its edges and where it is.
+pub struct Page<T: OutputType> {
+    /// The edges, in the connection's order.
+    pub edges: Vec<Edge<T>>,
+    /// Where the page is.
+    pub page_info: PageInfo,
+}
+
+impl<T: OutputType + Clone> Page<T> {
+    /// The page's nodes, in order.
+    pub fn nodes(&self) -> Vec<T> {
+        self.edges.iter().map(|e| e.node.clone()).collect()
+    }
+}
+
+/// The size of a page: `first`/`last` (0..=100) or the default.
 pub fn page_size(first: Option<i32>, field: &str) -> AppResult<i64> {
     match first {
         None => Ok(DEFAULT_PAGE_SIZE),
@@ -49,4 +86,75 @@ pub fn decode_cursor<K: DeserializeOwned>(cursor: &str, field: &str) -> AppResul
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or_else(|| AppError::bad_input(field, format!("`{field}` is not a valid cursor")))
+}
+
+/// Parses `first`/`after`/`last`/`before` into a keyset request (BAD_USER_INPUT naming the
+/// argument at fault). `first` and `last` together are refused.
+pub fn keyset<K: DeserializeOwned>(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> AppResult<Keyset<K>> {
+    if first.is_some() && last.is_some() {
+        return Err(AppError::bad_input(
+            "last",
+            "give `first` or `last`, not both",
+        ));
+    }
+    let limit = match last {
+        Some(_) => page_size(last, "last")?,
+        None => page_size(first, "first")?,
+    };
+    Ok(Keyset {
+        after: after.map(|c| decode_cursor(&c, "after")).transpose()?,
+        before: before.map(|c| decode_cursor(&c, "before")).transpose()?,
+        limit,
+        backward: last.is_some(),
+    })
+}
+
+/// Parses `first`/`after` of a forward-only connection.
+pub fn forward<K: DeserializeOwned>(
+    first: Option<i32>,
+    after: Option<String>,
+) -> AppResult<Keyset<K>> {
+    keyset(first, after, None, None)
+}
+
+/// Turns the rows a model read for `ks` (one more than the page, in read direction) into a
+/// page: trims, restores the connection's order and computes `PageInfo`.
+pub fn page<R, K: Serialize, T: OutputType>(
+    mut rows: Vec<R>,
+    ks: &Keyset<K>,
+    key: impl Fn(&R) -> K,
+    node: impl Fn(R) -> T,
+) -> Page<T> {
+    let limit = usize::try_from(ks.limit).unwrap_or(0);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if ks.backward {
+        rows.reverse();
+    }
+    let edges: Vec<Edge<T>> = rows
+        .into_iter()
+        .map(|r| Edge {
+            cursor: encode_cursor(&key(&r)),
+            node: node(r),
+        })
+        .collect();
+    let (has_next_page, has_previous_page) = if ks.backward {
+        (ks.before.is_some(), more)
+    } else {
+        (more, ks.after.is_some())
+    };
+    Page {
+        page_info: PageInfo {
+            has_next_page,
+            has_previous_page,
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        },
+        edges,
+    }
 }

@@ -30,3 +30,26 @@ pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<
         .load(conn)
         .await?)
 }
+
+/// The root categories (no parent), by name.
+pub async fn roots(conn: &mut AsyncPgConnection) -> AppResult<Vec<Category>> {
+    Ok(categories::table
+        .filter(categories::parent_id.is_null())
+        .select(Category::as_select())
+        .order((categories::name.asc(), categories::id.asc()))
+        .load(conn)
+        .await?)
+}
+
+/// The children of these categories, each parent's by name.
+pub async fn children_of(
+    conn: &mut AsyncPgConnection,
+    parent_ids: &[i32],
+) -> AppResult<Vec<Category>> {
+    Ok(categories::table
+        .filter(categories::parent_id.eq_any(parent_ids))
+        .select(Category::as_select())
+        .order((categories::name.asc(), categories::id.asc()))
+        .load(conn)
+        .await?)
+}

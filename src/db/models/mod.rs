@@ -1,6 +1,9 @@
 //! One module per table: its row struct and the queries and transactions on it.
 
 pub mod category;
+pub mod idempotency;
+pub mod movement;
+pub mod page;
 pub mod product;
 pub mod stock;
 pub mod store;

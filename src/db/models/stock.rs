@@ -3,10 +3,18 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::schema::stocks;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::{
+    db::{
+        models::page::{Bind, CountRow, KeyTotal, Keyset, SqlBuilder, dir, keyset_range},
+        schema::stocks,
+    },
+    error::AppResult,
+};
 
 /// A row of `stocks`; its identity is the (product, store) pair.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = stocks, check_for_backend(diesel::pg::Pg))]
 pub struct Stock {
     /// The product.
@@ -42,4 +50,203 @@ pub async fn by_pair(
     )
     .await
     .optional()?)
+}
+
+/// Which stock rows of a store a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct StockFilter {
+    /// Only rows with quantity <= reorder point.
+    pub low_stock: Option<bool>,
+    /// Only products of this category.
+    pub category_id: Option<i32>,
+}
+
+const STOCK_COLUMNS: &str =
+    "st.product_id, st.store_id, st.quantity, st.reorder_point, st.updated_at";
+
+fn stock_filter_sql(sql: &mut SqlBuilder, filter: &StockFilter) {
+    match filter.low_stock {
+        Some(true) => {
+            sql.push(" AND st.quantity <= st.reorder_point");
+        }
+        Some(false) => {
+            sql.push(" AND st.quantity > st.reorder_point");
+        }
+        None => {}
+    }
+    if let Some(category_id) = filter.category_id {
+        sql.push(" AND p.category_id = ")
+            .bind(Bind::Int(category_id));
+    }
+}
+
+/// One keyset page (product-SKU order) of stock rows per store, in one query; rows come in
+/// each page's read direction.
+pub async fn pages_by_store(
+    conn: &mut AsyncPgConnection,
+    store_ids: &[i32],
+    filter: &StockFilter,
+    ks: &Keyset<String>,
+) -> AppResult<Vec<Stock>> {
+    let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
+    sql.bind(Bind::Ints(store_ids.to_vec())).push(&format!(
+        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT {STOCK_COLUMNS} FROM stocks st \
+         JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id"
+    ));
+    stock_filter_sql(&mut sql, filter);
+    keyset_range(&mut sql, ks, "p.sku", true, |sql, sku| {
+        sql.bind(Bind::Text(sku.clone()));
+    });
+    sql.push(&format!(
+        " ORDER BY p.sku {} LIMIT ",
+        dir(ks.scan_ascending(true))
+    ))
+    .bind(Bind::BigInt(ks.fetch()))
+    .push(") x");
+    Ok(sql.build().load(conn).await?)
+}
+
+/// How many stock rows of each store match `filter`.
+pub async fn counts_by_store(
+    conn: &mut AsyncPgConnection,
+    store_ids: &[i32],
+    filter: &StockFilter,
+) -> AppResult<Vec<KeyTotal>> {
+    let mut sql = SqlBuilder::new(
+        "SELECT st.store_id AS key, count(*) AS total FROM stocks st \
+         JOIN products p ON p.id = st.product_id WHERE st.store_id = ANY(",
+    );
+    sql.bind(Bind::Ints(store_ids.to_vec())).push(")");
+    stock_filter_sql(&mut sql, filter);
+    sql.push(" GROUP BY st.store_id");
+    Ok(sql.build().load(conn).await?)
+}
+
+/// The sort key of a low-stock row: store code, then product SKU.
+pub type LowStockCursor = (String, String);
+
+/// A low-stock row with its sort key.
+#[derive(Debug, QueryableByName)]
+pub struct LowStockRow {
+    /// The store's code.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub code: String,
+    /// The product's SKU.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub sku: String,
+    /// The row.
+    #[diesel(embed)]
+    pub stock: Stock,
+}
+
+fn low_stock_where(sql: &mut SqlBuilder, store_id: Option<i32>) {
+    sql.push(
+        " FROM stocks st JOIN stores s ON s.id = st.store_id JOIN products p ON p.id = st.product_id \
+         WHERE st.quantity <= st.reorder_point",
+    );
+    if let Some(store_id) = store_id {
+        sql.push(" AND st.store_id = ").bind(Bind::Int(store_id));
+    }
+}
+
+/// A keyset page of the rows at or below their reorder point (store code, then SKU).
+pub async fn low_stock_page(
+    conn: &mut AsyncPgConnection,
+    store_id: Option<i32>,
+    ks: &Keyset<LowStockCursor>,
+) -> AppResult<Vec<LowStockRow>> {
+    let mut sql = SqlBuilder::new(&format!("SELECT s.code, p.sku, {STOCK_COLUMNS}"));
+    low_stock_where(&mut sql, store_id);
+    keyset_range(&mut sql, ks, "(s.code, p.sku)", true, |sql, (code, sku)| {
+        sql.push("(")
+            .bind(Bind::Text(code.clone()))
+            .push(", ")
+            .bind(Bind::Text(sku.clone()))
+            .push(")");
+    });
+    let d = dir(ks.scan_ascending(true));
+    sql.push(&format!(" ORDER BY s.code {d}, p.sku {d} LIMIT "))
+        .bind(Bind::BigInt(ks.fetch()));
+    Ok(sql.build().load(conn).await?)
+}
+
+/// How many rows are at or below their reorder point.
+pub async fn low_stock_count(
+    conn: &mut AsyncPgConnection,
+    store_id: Option<i32>,
+) -> AppResult<i64> {
+    let mut sql = SqlBuilder::new("SELECT count(*) AS count");
+    low_stock_where(&mut sql, store_id);
+    let row: CountRow = sql.build().get_result(conn).await?;
+    Ok(row.count)
+}
+
+/// The stock rows of these (product, store) pairs that exist.
+pub async fn by_pairs(conn: &mut AsyncPgConnection, pairs: &[(i32, i32)]) -> AppResult<Vec<Stock>> {
+    let mut sql = SqlBuilder::new(&format!("SELECT {STOCK_COLUMNS} FROM unnest("));
+    sql.bind(Bind::Ints(pairs.iter().map(|p| p.0).collect()))
+        .push("::int[], ")
+        .bind(Bind::Ints(pairs.iter().map(|p| p.1).collect()))
+        .push(
+            "::int[]) AS k(product_id, store_id) \
+             JOIN stocks st ON st.product_id = k.product_id AND st.store_id = k.store_id",
+        );
+    Ok(sql.build().load(conn).await?)
+}
+
+/// The stock rows of these products, each product's in store-code order.
+pub async fn by_products(
+    conn: &mut AsyncPgConnection,
+    product_ids: &[i32],
+) -> AppResult<Vec<Stock>> {
+    let mut sql = SqlBuilder::new(&format!(
+        "SELECT {STOCK_COLUMNS} FROM stocks st JOIN stores s ON s.id = st.store_id \
+         WHERE st.product_id = ANY("
+    ));
+    sql.bind(Bind::Ints(product_ids.to_vec()))
+        .push(") ORDER BY st.product_id, s.code, s.id");
+    Ok(sql.build().load(conn).await?)
+}
+
+/// Each product's stock summed over all stores (products without rows are left out).
+pub async fn totals_by_product(
+    conn: &mut AsyncPgConnection,
+    product_ids: &[i32],
+) -> AppResult<Vec<KeyTotal>> {
+    let mut sql = SqlBuilder::new(
+        "SELECT product_id AS key, sum(quantity)::bigint AS total FROM stocks WHERE product_id = ANY(",
+    );
+    sql.bind(Bind::Ints(product_ids.to_vec()))
+        .push(") GROUP BY product_id");
+    Ok(sql.build().load(conn).await?)
+}
+
+/// A pair's quantity at a moment, by the position of the question in the batch.
+#[derive(Debug, QueryableByName)]
+pub struct QuantityAt {
+    /// 1-based position of the (product, store, at) question.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub n: i64,
+    /// quantity_after of the last ledger row at or before the moment; 0 before the first.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub quantity: i32,
+}
+
+/// For each (product, store, moment): the stock as it stood then, from the ledger.
+pub async fn quantities_at(
+    conn: &mut AsyncPgConnection,
+    questions: &[(i32, i32, DateTime<Utc>)],
+) -> AppResult<Vec<QuantityAt>> {
+    let mut sql = SqlBuilder::new(
+        "SELECT k.n, COALESCE((SELECT t.quantity_after FROM inventory_transactions t \
+         WHERE t.product_id = k.p AND t.store_id = k.s AND t.created_at <= k.at \
+         ORDER BY t.created_at DESC, t.id DESC LIMIT 1), 0) AS quantity FROM unnest(",
+    );
+    sql.bind(Bind::Ints(questions.iter().map(|q| q.0).collect()))
+        .push("::int[], ")
+        .bind(Bind::Ints(questions.iter().map(|q| q.1).collect()))
+        .push("::int[], ")
+        .bind(Bind::Tss(questions.iter().map(|q| q.2).collect()))
+        .push("::timestamptz[]) WITH ORDINALITY AS k(p, s, at, n)");
+    Ok(sql.build().load(conn).await?)
 }

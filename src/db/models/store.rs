@@ -62,3 +62,27 @@ pub async fn page_by_code(
 pub async fn count(conn: &mut AsyncPgConnection) -> AppResult<i64> {
     Ok(stores::table.count().get_result(conn).await?)
 }
+
+/// A store with a user whose scope holds it.
+#[derive(Debug, Queryable)]
+pub struct UserStore {
+    /// The user.
+    pub user_id: i32,
+    /// The store.
+    pub store: Store,
+}
+
+/// The stores these users are scoped to, each user's in code order.
+pub async fn for_users(
+    conn: &mut AsyncPgConnection,
+    user_ids: &[i32],
+) -> AppResult<Vec<UserStore>> {
+    use crate::db::schema::user_stores;
+    Ok(user_stores::table
+        .inner_join(stores::table)
+        .filter(user_stores::user_id.eq_any(user_ids))
+        .select((user_stores::user_id, Store::as_select()))
+        .order((user_stores::user_id, stores::code.asc(), stores::id.asc()))
+        .load(conn)
+        .await?)
+}

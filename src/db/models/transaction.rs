@@ -3,10 +3,18 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::schema::inventory_transactions;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::{
+    db::{
+        models::page::{Bind, Keyset, SqlBuilder, dir, keyset_range},
+        schema::inventory_transactions,
+    },
+    error::AppResult,
+};
 
 /// A row of `inventory_transactions`.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = inventory_transactions, check_for_backend(diesel::pg::Pg))]
 pub struct InventoryTransaction {
     /// Primary key, increasing with time of insertion.
@@ -45,4 +53,123 @@ pub async fn by_id(
     )
     .await
     .optional()?)
+}
+
+/// The sort key of a ledger row: newest first by (created_at, id).
+pub type TransactionCursor = (DateTime<Utc>, i64);
+
+/// Which ledger rows a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct TransactionFilter {
+    /// Of this product.
+    pub product_id: Option<i32>,
+    /// In this store.
+    pub store_id: Option<i32>,
+    /// Of this type (stored name).
+    pub kind: Option<String>,
+    /// Recorded by this user.
+    pub user_id: Option<i32>,
+    /// At or after this moment.
+    pub since: Option<DateTime<Utc>>,
+    /// Strictly before this moment.
+    pub until: Option<DateTime<Utc>>,
+}
+
+const TRANSACTION_COLUMNS: &str = "t.id, t.type AS type_, t.product_id, t.store_id, t.user_id, \
+     t.quantity, t.quantity_after, t.note, t.reference, t.created_at";
+
+fn filter_sql(sql: &mut SqlBuilder, f: &TransactionFilter) {
+    if let Some(v) = f.product_id {
+        sql.push(" AND t.product_id = ").bind(Bind::Int(v));
+    }
+    if let Some(v) = f.store_id {
+        sql.push(" AND t.store_id = ").bind(Bind::Int(v));
+    }
+    if let Some(v) = &f.kind {
+        sql.push(" AND t.type = ").bind(Bind::Text(v.clone()));
+    }
+    if let Some(v) = f.user_id {
+        sql.push(" AND t.user_id = ").bind(Bind::Int(v));
+    }
+    if let Some(v) = f.since {
+        sql.push(" AND t.created_at >= ").bind(Bind::Ts(v));
+    }
+    if let Some(v) = f.until {
+        sql.push(" AND t.created_at < ").bind(Bind::Ts(v));
+    }
+}
+
+fn range_and_order(sql: &mut SqlBuilder, ks: &Keyset<TransactionCursor>) {
+    keyset_range(sql, ks, "(t.created_at, t.id)", false, |sql, (at, id)| {
+        sql.push("(")
+            .bind(Bind::Ts(*at))
+            .push(", ")
+            .bind(Bind::BigInt(*id))
+            .push(")");
+    });
+    let d = dir(ks.scan_ascending(false));
+    sql.push(&format!(" ORDER BY t.created_at {d}, t.id {d} LIMIT "))
+        .bind(Bind::BigInt(ks.fetch()));
+}
+
+/// A keyset page of the ledger rows matching `filter`, newest first.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    filter: &TransactionFilter,
+    ks: &Keyset<TransactionCursor>,
+) -> AppResult<Vec<InventoryTransaction>> {
+    let mut sql = SqlBuilder::new(&format!(
+        "SELECT {TRANSACTION_COLUMNS} FROM inventory_transactions t WHERE TRUE"
+    ));
+    filter_sql(&mut sql, filter);
+    range_and_order(&mut sql, ks);
+    Ok(sql.build().load(conn).await?)
+}
+
+/// Whose ledger a per-parent page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LedgerOwner {
+    /// A product's rows.
+    Product,
+    /// A store's rows.
+    Store,
+}
+
+/// The first page (newest first) of the ledger of each product or store, in one query (a
+/// LATERAL join over the ids); rows come in each page's read direction.
+pub async fn pages_by_owner(
+    conn: &mut AsyncPgConnection,
+    owner: LedgerOwner,
+    ids: &[i32],
+    kind: Option<&str>,
+    ks: &Keyset<TransactionCursor>,
+) -> AppResult<Vec<InventoryTransaction>> {
+    let column = match owner {
+        LedgerOwner::Product => "product_id",
+        LedgerOwner::Store => "store_id",
+    };
+    let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
+    sql.bind(Bind::Ints(ids.to_vec())).push(&format!(
+        "::int[]) AS k(id) CROSS JOIN LATERAL (SELECT {TRANSACTION_COLUMNS} \
+         FROM inventory_transactions t WHERE t.{column} = k.id"
+    ));
+    if let Some(kind) = kind {
+        sql.push(" AND t.type = ")
+            .bind(Bind::Text(kind.to_string()));
+    }
+    range_and_order(&mut sql, ks);
+    sql.push(") x");
+    Ok(sql.build().load(conn).await?)
+}
+
+/// The ledger rows with these ids.
+pub async fn by_ids(
+    conn: &mut AsyncPgConnection,
+    ids: &[i64],
+) -> AppResult<Vec<InventoryTransaction>> {
+    Ok(inventory_transactions::table
+        .filter(inventory_transactions::id.eq_any(ids))
+        .select(InventoryTransaction::as_select())
+        .load(conn)
+        .await?)
 }
