@@ -4,6 +4,7 @@
 
 pub mod app; // builds and runs the service
 pub mod auth; // resolves the bearer token to the caller
+pub mod cli; // the user and token subcommands
 pub mod config; // settings from env and flags, with their defaults
 pub mod db; // pool, migrations, diesel schema, models (all SQL lives here)
 pub mod domain; // validated values and rules without I/O

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use stockroom::{
-    app,
+    app, cli,
     config::{DbSettings, ServeSettings},
     db,
     graphql::schema,
@@ -29,6 +29,12 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Create and list users.
+    #[command(subcommand)]
+    User(cli::UserCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(cli::TokenCommand),
 }
 
 fn main() -> ExitCode {
@@ -74,5 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Schema => Ok(()),
+        Command::User(command) => cli::user(&cli.db, command).await,
+        Command::Token(command) => cli::token(&cli.db, command).await,
     }
 }
