@@ -8,6 +8,7 @@ pub mod guard;
 pub mod ids;
 pub mod limits;
 pub mod loaders;
+pub mod mutation;
 pub mod pagination;
 pub mod query;
 pub mod schema;

@@ -1,21 +1,21 @@
 //! Assembles the schema: roots, limits, and the data every request shares.
 
-use async_graphql::{EmptyMutation, Schema};
+use async_graphql::Schema;
 
 use crate::{
     config::ServeSettings,
     db::DbPool,
-    graphql::{guard::Guard, query::Query, subscription::Subscription},
+    graphql::{guard::Guard, mutation::Mutation, query::Query, subscription::Subscription},
     live::LiveHub,
 };
 
 /// The stockroom schema.
-pub type StockroomSchema = Schema<Query, EmptyMutation, Subscription>;
+pub type StockroomSchema = Schema<Query, Mutation, Subscription>;
 
 /// Builds the schema that serves requests against `pool`.
 pub fn build(pool: DbPool, settings: &ServeSettings) -> StockroomSchema {
     let limits = &settings.limits;
-    let builder = Schema::build(Query, EmptyMutation, Subscription)
+    let builder = Schema::build(Query, Mutation, Subscription)
         .data(LiveHub::new(pool.clone()))
         // Limits, access rule and error codes before execution (see graphql/guard.rs);
         // async-graphql's own depth and complexity checks stay as a backstop.
@@ -33,7 +33,5 @@ pub fn build(pool: DbPool, settings: &ServeSettings) -> StockroomSchema {
 
 /// The SDL of the schema (what `stockroom schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, EmptyMutation, Subscription)
-        .finish()
-        .sdl()
+    Schema::build(Query, Mutation, Subscription).finish().sdl()
 }

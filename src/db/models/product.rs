@@ -317,3 +317,87 @@ pub async fn category_totals(
     sql.push(" GROUP BY t.root");
     Ok(sql.build().load(conn).await?)
 }
+
+// ---------------------------------------------------------------- writes (catalogue mutations)
+
+/// Fields of a product to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = products)]
+pub struct ProductChanges {
+    /// New display name.
+    pub name: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New price (two decimals).
+    pub price: Option<BigDecimal>,
+    /// New category.
+    pub category_id: Option<i32>,
+}
+
+/// Maps a write error: a taken SKU is CONFLICT, an unknown category NOT_FOUND.
+fn write_error(err: diesel::result::Error) -> crate::error::AppError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            crate::error::AppError::Conflict("a product with this SKU already exists".into())
+        }
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            crate::error::AppError::not_found("`input.categoryId` names no category")
+        }
+        other => other.into(),
+    }
+}
+
+/// Creates a product (validated values); a taken SKU is CONFLICT, an unknown category
+/// NOT_FOUND.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    sku: &crate::domain::text::Sku,
+    name: &crate::domain::text::Name,
+    description: &crate::domain::text::Description,
+    price: &crate::domain::money::Price,
+    category_id: i32,
+) -> AppResult<Product> {
+    diesel::insert_into(products::table)
+        .values((
+            products::sku.eq(sku.as_str()),
+            products::name.eq(name.as_str()),
+            products::description.eq(description.as_str()),
+            products::price.eq(price.get()),
+            products::category_id.eq(category_id),
+        ))
+        .returning(Product::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(write_error)
+}
+
+/// Changes some fields of a product; NOT_FOUND when there is no such product.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: i32,
+    changes: &ProductChanges,
+) -> AppResult<Product> {
+    diesel::update(products::table.find(id))
+        .set((changes, products::updated_at.eq(diesel::dsl::now)))
+        .returning(Product::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+        .map_err(write_error)?
+        .ok_or_else(|| crate::error::AppError::not_found("`input.id` names no product"))
+}
+
+/// Archives a product (idempotent); NOT_FOUND when there is no such product.
+pub async fn archive(conn: &mut AsyncPgConnection, id: i32) -> AppResult<Product> {
+    diesel::update(products::table.find(id))
+        .set((
+            products::archived.eq(true),
+            products::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Product::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| crate::error::AppError::not_found("`id` names no product"))
+}

@@ -250,3 +250,48 @@ pub async fn quantities_at(
         .push("::timestamptz[]) WITH ORDINALITY AS k(p, s, at, n)");
     Ok(sql.build().load(conn).await?)
 }
+
+// ---------------------------------------------------------------- writes (reorder points)
+
+/// Sets the reorder point of a (product, store) pair, creating an empty row when the store
+/// never held the product; NOT_FOUND for an unknown product or store.
+pub async fn set_reorder_point(
+    conn: &mut AsyncPgConnection,
+    product_id: i32,
+    store_id: i32,
+    reorder_point: crate::domain::quantity::StockLevel,
+) -> AppResult<Stock> {
+    use crate::db::schema::{products, stores};
+    let product_exists: bool =
+        diesel::select(diesel::dsl::exists(products::table.find(product_id)))
+            .get_result(conn)
+            .await?;
+    if !product_exists {
+        return Err(crate::error::AppError::not_found(
+            "`input.productId` names no product",
+        ));
+    }
+    let store_exists: bool = diesel::select(diesel::dsl::exists(stores::table.find(store_id)))
+        .get_result(conn)
+        .await?;
+    if !store_exists {
+        return Err(crate::error::AppError::not_found(
+            "`input.storeId` names no store",
+        ));
+    }
+    Ok(diesel::insert_into(stocks::table)
+        .values((
+            stocks::product_id.eq(product_id),
+            stocks::store_id.eq(store_id),
+            stocks::reorder_point.eq(reorder_point.get()),
+        ))
+        .on_conflict((stocks::product_id, stocks::store_id))
+        .do_update()
+        .set((
+            stocks::reorder_point.eq(reorder_point.get()),
+            stocks::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Stock::as_returning())
+        .get_result(conn)
+        .await?)
+}

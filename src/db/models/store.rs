@@ -86,3 +86,47 @@ pub async fn for_users(
         .load(conn)
         .await?)
 }
+
+// ---------------------------------------------------------------- writes (catalogue mutations)
+
+/// Creates a store; a taken code is CONFLICT.
+pub async fn create(
+    conn: &mut AsyncPgConnection,
+    code: &crate::domain::text::StoreCode,
+    name: &crate::domain::text::Name,
+) -> AppResult<Store> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    diesel::insert_into(stores::table)
+        .values((
+            stores::code.eq(code.as_str()),
+            stores::name.eq(name.as_str()),
+        ))
+        .returning(Store::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(|err| match err {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                crate::error::AppError::Conflict("a store with this code already exists".into())
+            }
+            other => other.into(),
+        })
+}
+
+/// Renames a store (when `name` is given); NOT_FOUND when there is no such store.
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: i32,
+    name: Option<&crate::domain::text::Name>,
+) -> AppResult<Store> {
+    let name = name.map(|n| n.as_str().to_string());
+    diesel::update(stores::table.find(id))
+        .set((
+            name.map(|n| stores::name.eq(n)),
+            stores::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Store::as_returning())
+        .get_result(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| crate::error::AppError::not_found("`input.id` names no store"))
+}

@@ -1,0 +1,145 @@
+//! Idempotency records of stock mutations: a client key, scoped to the user, remembered with
+//! a fingerprint of the request and the result it produced, for a retention period.
+//!
+//! The record is claimed at the start of the movement's own transaction
+//! (`INSERT … ON CONFLICT DO NOTHING`): a concurrent request with the same key blocks on the
+//! unique index until the first one commits (then it reads and replays the stored result) or
+//! rolls back (then it claims the key itself). So one key records at most one movement.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    db::{DbPool, schema::idempotency_keys},
+    error::{AppError, AppResult},
+};
+
+/// Rows deleted per cleanup statement (small, so a cleanup never holds many locks).
+pub const CLEANUP_BATCH_SIZE: i64 = 500;
+/// Pause between two cleanup rounds.
+pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(300);
+/// Pause between two batches of one round.
+pub const CLEANUP_BATCH_PAUSE: Duration = Duration::from_millis(50);
+
+/// The fingerprint of a request: SHA-256 of the operation name and its canonical input.
+pub fn fingerprint(operation: &str, input: &impl serde::Serialize) -> AppResult<Vec<u8>> {
+    let json = serde_json::to_vec(input).map_err(AppError::internal)?;
+    let mut hasher = Sha256::new();
+    hasher.update(operation.as_bytes());
+    hasher.update([0]);
+    hasher.update(&json);
+    Ok(hasher.finalize().to_vec())
+}
+
+/// What claiming a key found.
+pub enum Claim {
+    /// The key is new: this request owns it and must [`store_result`] before committing.
+    Fresh,
+    /// The key was used before with the same input: the stored result.
+    Replay(serde_json::Value),
+}
+
+/// Claims `key` for `user_id` inside the caller's transaction; CONFLICT when the key was used
+/// with another input.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    user_id: i32,
+    key: &str,
+    fingerprint: &[u8],
+) -> AppResult<Claim> {
+    let inserted = diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::user_id.eq(user_id),
+            idempotency_keys::key.eq(key),
+            idempotency_keys::fingerprint.eq(fingerprint),
+            idempotency_keys::result.eq(serde_json::Value::Null),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let (stored_fp, result): (Vec<u8>, serde_json::Value) = idempotency_keys::table
+        .find((user_id, key))
+        .select((idempotency_keys::fingerprint, idempotency_keys::result))
+        .first(conn)
+        .await?;
+    if stored_fp != fingerprint {
+        return Err(AppError::Conflict(
+            "this idempotency key was already used with a different input".into(),
+        ));
+    }
+    Ok(Claim::Replay(result))
+}
+
+/// Records the result of the movement that claimed `key` (same transaction).
+pub async fn store_result(
+    conn: &mut AsyncPgConnection,
+    user_id: i32,
+    key: &str,
+    result: &serde_json::Value,
+) -> AppResult<()> {
+    diesel::update(idempotency_keys::table.find((user_id, key)))
+        .set(idempotency_keys::result.eq(result))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Deletes up to `batch` records older than `retention`, skipping rows a movement holds.
+/// Returns how many were deleted.
+pub async fn delete_expired(
+    conn: &mut AsyncPgConnection,
+    retention: Duration,
+    batch: i64,
+) -> AppResult<usize> {
+    let seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    Ok(diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE (user_id, key) IN ( \
+           SELECT user_id, key FROM idempotency_keys \
+           WHERE created_at < now() - make_interval(secs => $1) \
+           LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind::<diesel::sql_types::Double, _>(seconds as f64)
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .execute(conn)
+    .await?)
+}
+
+/// Starts the periodic cleanup of expired keys: every [`CLEANUP_INTERVAL`], batches of
+/// [`CLEANUP_BATCH_SIZE`] until none is left. Errors are logged and retried next round.
+pub fn spawn_cleanup(pool: DbPool, retention: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CLEANUP_INTERVAL);
+        loop {
+            tick.tick().await;
+            let mut total = 0;
+            loop {
+                let deleted = match pool.get().await {
+                    Ok(mut conn) => delete_expired(&mut conn, retention, CLEANUP_BATCH_SIZE).await,
+                    Err(err) => Err(err.into()),
+                };
+                match deleted {
+                    Ok(n) => {
+                        total += n;
+                        if i64::try_from(n).unwrap_or(i64::MAX) < CLEANUP_BATCH_SIZE {
+                            break;
+                        }
+                        tokio::time::sleep(CLEANUP_BATCH_PAUSE).await;
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = ?err, "idempotency key cleanup failed");
+                        break;
+                    }
+                }
+            }
+            if total > 0 {
+                tracing::info!(deleted = total, "expired idempotency keys removed");
+            }
+        }
+    })
+}

@@ -1,0 +1,516 @@
+//! Stock movements: inbound, outbound, transfers, stocktake adjustments and batches of lines.
+//!
+//! Each movement is ONE database transaction that changes the stock row and appends the
+//! ledger row together, so for every (product, store) the stock equals the sum of its ledger
+//! and each row's `quantity_after` is the running sum. Stock never goes below zero: a removal
+//! is a conditional `UPDATE … WHERE quantity + change >= 0`, which PostgreSQL re-checks on the
+//! newest row version after waiting for a concurrent writer, so N concurrent outbounds succeed
+//! exactly as often as the stock allows. An addition is an upsert (a first inbound creates the
+//! row with reorder point 0). Movements that touch several rows (transfers, batches) lock them
+//! first in (product, store) order, so two of them can never wait on each other in a cycle.
+//! Ledger timestamps are taken after the row lock is held (`clock_timestamp()`), so
+//! (created_at, id) order is the order in which changes were applied.
+
+use diesel::{
+    prelude::*,
+    sql_types::{Array, Bool, Int4, Int8, Nullable, Text, Timestamptz},
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::json;
+
+use crate::{
+    db::models::{
+        idempotency::{self, Claim},
+        stock::Stock,
+        transaction::InventoryTransaction,
+    },
+    error::{AppError, AppResult},
+};
+
+/// How often a movement that lost a deadlock (it should not happen: rows are locked in a
+/// fixed order) is retried before the error reaches the client.
+pub const DEADLOCK_RETRIES: usize = 3;
+
+/// The ledger kinds a movement writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Goods received.
+    Inbound,
+    /// Goods sold or shipped.
+    Outbound,
+    /// Incoming leg of a transfer.
+    TransferIn,
+    /// Outgoing leg of a transfer.
+    TransferOut,
+    /// Stocktake correction.
+    Adjustment,
+}
+
+impl Kind {
+    /// The name stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "INBOUND",
+            Self::Outbound => "OUTBOUND",
+            Self::TransferIn => "TRANSFER_IN",
+            Self::TransferOut => "TRANSFER_OUT",
+            Self::Adjustment => "ADJUSTMENT",
+        }
+    }
+}
+
+/// Where, in the client's input, each part of a line came from (for `extensions.field`).
+#[derive(Debug, Clone)]
+pub struct FieldPaths {
+    /// The product argument, e.g. `input.productId`.
+    pub product: String,
+    /// The store argument, e.g. `input.fromStoreId`.
+    pub store: String,
+    /// The quantity argument, e.g. `input.lines.2.quantity`.
+    pub quantity: String,
+}
+
+impl FieldPaths {
+    /// Paths under one prefix with the usual argument names (`{prefix}.productId`, …).
+    pub fn under(prefix: &str, store_arg: &str, quantity_arg: &str) -> Self {
+        Self {
+            product: format!("{prefix}.productId"),
+            store: format!("{prefix}.{store_arg}"),
+            quantity: format!("{prefix}.{quantity_arg}"),
+        }
+    }
+}
+
+/// One change of one stock row, with its ledger row.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The ledger kind.
+    pub kind: Kind,
+    /// The product.
+    pub product_id: i32,
+    /// The store.
+    pub store_id: i32,
+    /// Signed change (never 0).
+    pub change: i32,
+    /// Free text for the ledger row.
+    pub note: Option<String>,
+    /// Shared by the legs of a transfer.
+    pub reference: Option<String>,
+    /// Argument paths for errors.
+    pub fields: FieldPaths,
+}
+
+/// A stocktake: set the row to a counted quantity.
+#[derive(Debug, Clone)]
+pub struct Adjustment {
+    /// The product.
+    pub product_id: i32,
+    /// The store.
+    pub store_id: i32,
+    /// The counted quantity (>= 0).
+    pub counted: i32,
+    /// The reason, written as the ledger row's note.
+    pub reason: String,
+    /// Argument paths for errors.
+    pub fields: FieldPaths,
+}
+
+/// What a movement does.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Lines applied in order, all or nothing (inbound, outbound, transfer, batch).
+    Lines(Vec<Line>),
+    /// A stocktake of one row.
+    Adjust(Adjustment),
+}
+
+/// Who asks, and the idempotency key of the request if any.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The acting user (written on ledger rows; scope of the key).
+    pub user_id: i32,
+    /// The client's key and the fingerprint of the request.
+    pub idempotency: Option<(String, Vec<u8>)>,
+}
+
+/// The result of a movement (or the replay of a stored one).
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The ledger rows written, in line order (empty when an adjustment matched the count).
+    pub transactions: Vec<InventoryTransaction>,
+    /// The stock row after each line (for an adjustment: its one row).
+    pub stocks: Vec<Stock>,
+    /// The stock of the last row touched, right after the movement.
+    pub new_stock: i32,
+}
+
+impl Outcome {
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "transactions": self.transactions.iter().map(|t| t.id).collect::<Vec<_>>(),
+            "stocks": self.stocks.iter().map(|s| [s.product_id, s.store_id]).collect::<Vec<_>>(),
+            "newStock": self.new_stock,
+        })
+    }
+}
+
+/// A ledger row as written, with the stock row it left behind.
+#[derive(QueryableByName)]
+struct Applied {
+    #[diesel(sql_type = Int8)]
+    id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Int4)]
+    product_id: i32,
+    #[diesel(sql_type = Int4)]
+    store_id: i32,
+    #[diesel(sql_type = Nullable<Int4>)]
+    user_id: Option<i32>,
+    #[diesel(sql_type = Int4)]
+    quantity: i32,
+    #[diesel(sql_type = Int4)]
+    quantity_after: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    note: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    reference: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: chrono::DateTime<chrono::Utc>,
+    #[diesel(sql_type = Int4)]
+    reorder_point: i32,
+    #[diesel(sql_type = Timestamptz)]
+    stock_updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Applied {
+    fn split(self) -> (InventoryTransaction, Stock) {
+        let stock = Stock {
+            product_id: self.product_id,
+            store_id: self.store_id,
+            quantity: self.quantity_after,
+            reorder_point: self.reorder_point,
+            updated_at: self.stock_updated_at,
+        };
+        let tx = InventoryTransaction {
+            id: self.id,
+            kind: self.kind,
+            product_id: self.product_id,
+            store_id: self.store_id,
+            user_id: self.user_id,
+            quantity: self.quantity,
+            quantity_after: self.quantity_after,
+            note: self.note,
+            reference: self.reference,
+            created_at: self.created_at,
+        };
+        (tx, stock)
+    }
+}
+
+/// Appends the ledger row to the changed stock row `s` and returns both.
+const LEDGER_TAIL: &str = "
+), t AS (
+    INSERT INTO inventory_transactions
+        (type, product_id, store_id, user_id, quantity, quantity_after, note, reference, created_at)
+    SELECT $4, s.product_id, s.store_id, $5, $3, s.quantity, $6, $7, clock_timestamp() FROM s
+    RETURNING *
+)
+SELECT t.id, t.type AS kind, t.product_id, t.store_id, t.user_id, t.quantity, t.quantity_after,
+       t.note, t.reference, t.created_at, s.reorder_point, s.updated_at AS stock_updated_at
+FROM t CROSS JOIN s";
+
+/// Adds stock: creates the row (reorder point 0) or adds to it; nothing for an archived or
+/// unknown product or an unknown store.
+const ADD_SQL: &str = "
+WITH s AS (
+    INSERT INTO stocks AS st (product_id, store_id, quantity, reorder_point, updated_at)
+    SELECT p.id, $2, $3, 0, clock_timestamp() FROM products p
+    WHERE p.id = $1 AND NOT p.archived AND EXISTS (SELECT 1 FROM stores WHERE id = $2)
+    ON CONFLICT (product_id, store_id) DO UPDATE
+        SET quantity = st.quantity + EXCLUDED.quantity, updated_at = clock_timestamp()
+    RETURNING st.product_id, st.store_id, st.quantity, st.reorder_point, st.updated_at";
+
+/// Removes stock only when enough is there (re-checked on the newest row version).
+const REMOVE_SQL: &str = "
+WITH s AS (
+    UPDATE stocks AS st SET quantity = st.quantity + $3, updated_at = clock_timestamp()
+    FROM products p
+    WHERE st.product_id = $1 AND st.store_id = $2 AND p.id = st.product_id AND NOT p.archived
+      AND st.quantity + $3 >= 0
+    RETURNING st.product_id, st.store_id, st.quantity, st.reorder_point, st.updated_at";
+
+/// Why a line wrote nothing.
+#[derive(QueryableByName)]
+struct Diagnosis {
+    #[diesel(sql_type = Nullable<Bool>)]
+    archived: Option<bool>,
+    #[diesel(sql_type = Bool)]
+    store_exists: bool,
+    #[diesel(sql_type = Nullable<Int4>)]
+    quantity: Option<i32>,
+}
+
+async fn diagnose(
+    conn: &mut AsyncPgConnection,
+    product_id: i32,
+    store_id: i32,
+) -> AppResult<Diagnosis> {
+    Ok(diesel::sql_query(
+        "SELECT (SELECT archived FROM products WHERE id = $1) AS archived, \
+                EXISTS (SELECT 1 FROM stores WHERE id = $2) AS store_exists, \
+                (SELECT quantity FROM stocks WHERE product_id = $1 AND store_id = $2) AS quantity",
+    )
+    .bind::<Int4, _>(product_id)
+    .bind::<Int4, _>(store_id)
+    .get_result(conn)
+    .await?)
+}
+
+/// The refusal for a line on an unknown or archived product or an unknown store, if any.
+fn refusal(d: &Diagnosis, fields: &FieldPaths) -> Option<AppError> {
+    match d.archived {
+        None => Some(AppError::not_found(format!(
+            "`{}` names no product",
+            fields.product
+        ))),
+        Some(_) if !d.store_exists => Some(AppError::not_found(format!(
+            "`{}` names no store",
+            fields.store
+        ))),
+        Some(true) => Some(AppError::bad_input(
+            fields.product.clone(),
+            "the product is archived and accepts no stock movements",
+        )),
+        Some(false) => None,
+    }
+}
+
+/// Whether a database error is integer overflow (a stock that would exceed the column).
+fn is_overflow(err: &diesel::result::Error) -> bool {
+    matches!(err, diesel::result::Error::DatabaseError(_, info) if info.message().contains("out of range"))
+}
+
+/// Applies one line inside the caller's transaction.
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    user_id: i32,
+    line: &Line,
+) -> AppResult<(InventoryTransaction, Stock)> {
+    let head = if line.change > 0 { ADD_SQL } else { REMOVE_SQL };
+    let applied: Option<Applied> = diesel::sql_query(format!("{head}{LEDGER_TAIL}"))
+        .bind::<Int4, _>(line.product_id)
+        .bind::<Int4, _>(line.store_id)
+        .bind::<Int4, _>(line.change)
+        .bind::<Text, _>(line.kind.as_str())
+        .bind::<Int4, _>(user_id)
+        .bind::<Nullable<Text>, _>(line.note.as_deref())
+        .bind::<Nullable<Text>, _>(line.reference.as_deref())
+        .get_result(conn)
+        .await
+        .optional()
+        .map_err(|err| {
+            if is_overflow(&err) {
+                AppError::bad_input(
+                    line.fields.quantity.clone(),
+                    "the stock would exceed the largest storable quantity",
+                )
+            } else {
+                err.into()
+            }
+        })?;
+    if let Some(applied) = applied {
+        return Ok(applied.split());
+    }
+    let d = diagnose(conn, line.product_id, line.store_id).await?;
+    if let Some(err) = refusal(&d, &line.fields) {
+        return Err(err);
+    }
+    if line.change < 0 {
+        return Err(AppError::InsufficientStock {
+            available: i64::from(d.quantity.unwrap_or(0)),
+            requested: -i64::from(line.change),
+            field: Some(line.fields.quantity.clone()),
+        });
+    }
+    Err(AppError::internal(anyhow::anyhow!(
+        "a stock addition wrote nothing without a reason"
+    )))
+}
+
+/// Locks the existing stock rows of these pairs in (product, store) order.
+async fn lock_pairs(conn: &mut AsyncPgConnection, pairs: &[(i32, i32)]) -> AppResult<()> {
+    let (products, stores): (Vec<i32>, Vec<i32>) = pairs.iter().copied().unzip();
+    diesel::sql_query(
+        "SELECT 1 FROM stocks \
+         WHERE (product_id, store_id) IN (SELECT * FROM unnest($1::int4[], $2::int4[])) \
+         ORDER BY product_id, store_id FOR UPDATE",
+    )
+    .bind::<Array<Int4>, _>(products)
+    .bind::<Array<Int4>, _>(stores)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn apply_lines(
+    conn: &mut AsyncPgConnection,
+    user_id: i32,
+    lines: &[Line],
+) -> AppResult<Outcome> {
+    if lines.len() > 1 {
+        let mut pairs: Vec<(i32, i32)> = lines.iter().map(|l| (l.product_id, l.store_id)).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        lock_pairs(conn, &pairs).await?;
+    }
+    let mut outcome = Outcome {
+        transactions: Vec::with_capacity(lines.len()),
+        stocks: Vec::with_capacity(lines.len()),
+        new_stock: 0,
+    };
+    for line in lines {
+        let (tx, stock) = apply(conn, user_id, line).await?;
+        outcome.new_stock = stock.quantity;
+        outcome.transactions.push(tx);
+        outcome.stocks.push(stock);
+    }
+    Ok(outcome)
+}
+
+async fn apply_adjustment(
+    conn: &mut AsyncPgConnection,
+    user_id: i32,
+    adj: &Adjustment,
+) -> AppResult<Outcome> {
+    use crate::db::schema::stocks;
+    let current: Option<i32> = stocks::table
+        .find((adj.product_id, adj.store_id))
+        .select(stocks::quantity)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?;
+    let d = diagnose(conn, adj.product_id, adj.store_id).await?;
+    if let Some(err) = refusal(&d, &adj.fields) {
+        return Err(err);
+    }
+    let change = adj.counted - current.unwrap_or(0);
+    if change == 0 {
+        diesel::insert_into(stocks::table)
+            .values((
+                stocks::product_id.eq(adj.product_id),
+                stocks::store_id.eq(adj.store_id),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        let stock: Stock = stocks::table
+            .find((adj.product_id, adj.store_id))
+            .select(Stock::as_select())
+            .first(conn)
+            .await?;
+        return Ok(Outcome {
+            transactions: Vec::new(),
+            new_stock: stock.quantity,
+            stocks: vec![stock],
+        });
+    }
+    let line = Line {
+        kind: Kind::Adjustment,
+        product_id: adj.product_id,
+        store_id: adj.store_id,
+        change,
+        note: Some(adj.reason.clone()),
+        reference: None,
+        fields: adj.fields.clone(),
+    };
+    apply_lines(conn, user_id, std::slice::from_ref(&line)).await
+}
+
+/// Rebuilds a stored outcome: the same ledger rows, the stock rows as they are now.
+async fn replay(conn: &mut AsyncPgConnection, stored: &serde_json::Value) -> AppResult<Outcome> {
+    use crate::db::schema::{inventory_transactions, stocks};
+    let bad = || AppError::internal(anyhow::anyhow!("malformed idempotency record"));
+    let ids: Vec<i64> =
+        serde_json::from_value(stored["transactions"].clone()).map_err(|_| bad())?;
+    let pairs: Vec<(i32, i32)> =
+        serde_json::from_value(stored["stocks"].clone()).map_err(|_| bad())?;
+    let new_stock = stored["newStock"]
+        .as_i64()
+        .and_then(|v| i32::try_from(v).ok())
+        .ok_or_else(bad)?;
+    let rows: Vec<InventoryTransaction> = inventory_transactions::table
+        .filter(inventory_transactions::id.eq_any(&ids))
+        .select(InventoryTransaction::as_select())
+        .load(conn)
+        .await?;
+    let transactions = ids
+        .iter()
+        .map(|id| rows.iter().find(|r| r.id == *id).cloned().ok_or_else(bad))
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut stocks_now = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        stocks_now.push(
+            stocks::table
+                .find(pair)
+                .select(Stock::as_select())
+                .first(conn)
+                .await?,
+        );
+    }
+    Ok(Outcome {
+        transactions,
+        stocks: stocks_now,
+        new_stock,
+    })
+}
+
+/// Whether an error is PostgreSQL's deadlock detection.
+fn is_deadlock(err: &AppError) -> bool {
+    match err {
+        AppError::Internal(cause) => cause
+            .downcast_ref::<diesel::result::Error>()
+            .is_some_and(|e| matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("deadlock detected"))),
+        _ => false,
+    }
+}
+
+/// Executes a movement in one transaction: claims the idempotency key (or replays what it
+/// stored), applies the command, stores the result under the key, commits. On any error
+/// nothing is written.
+pub async fn execute(
+    conn: &mut AsyncPgConnection,
+    request: &Request,
+    command: &Command,
+) -> AppResult<Outcome> {
+    let mut attempt = 0;
+    loop {
+        let result = conn
+            .transaction(async |conn| {
+                if let Some((key, fp)) = &request.idempotency
+                    && let Claim::Replay(stored) =
+                        idempotency::claim(conn, request.user_id, key, fp).await?
+                {
+                    return replay(conn, &stored).await;
+                }
+                let outcome = match command {
+                    Command::Lines(lines) => apply_lines(conn, request.user_id, lines).await?,
+                    Command::Adjust(adj) => apply_adjustment(conn, request.user_id, adj).await?,
+                };
+                if let Some((key, _)) = &request.idempotency {
+                    idempotency::store_result(conn, request.user_id, key, &outcome.to_json())
+                        .await?;
+                }
+                Ok::<_, AppError>(outcome)
+            })
+            .await;
+        match result {
+            Err(err) if attempt < DEADLOCK_RETRIES && is_deadlock(&err) => {
+                attempt += 1;
+                tracing::warn!(attempt, "movement lost a deadlock; retrying");
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! The `Mutation` root: stock movements and catalogue edits.
+//!
+//! Each resolver checks access, parses its input into domain values (every refusal names the
+//! argument as written, e.g. `input.lines.2.quantity`) and hands one command to a model
+//! function. Stock movements run on a task of their own (`tokio::spawn`), so a client that
+//! disconnects mid-request cannot cancel a transaction half-way: the movement commits or
+//! rolls back as a whole, whatever happens to the HTTP connection.
+
+use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
+
+use crate::{
+    auth::viewer,
+    db::{
+        DbPool,
+        models::{
+            category as category_model, idempotency,
+            movement::{self, Adjustment, Command, FieldPaths, Kind, Line, Outcome, Request},
+            product as product_model, stock as stock_model, store as store_model,
+        },
+    },
+    domain::{
+        money::Price,
+        quantity::{Quantity, StockLevel},
+        role::Role,
+        text::{Description, IdempotencyKey, Name, Note, Sku, StoreCode},
+    },
+    error::{AppError, AppResult},
+    graphql::{
+        conn, ids,
+        types::{
+            adjust_stock_input::AdjustStockInput, adjust_stock_payload::AdjustStockPayload,
+            category::Category, create_category_input::CreateCategoryInput,
+            create_product_input::CreateProductInput, create_store_input::CreateStoreInput,
+            movement_direction::MovementDirection, product::Product,
+            record_movements_input::RecordMovementsInput,
+            record_movements_payload::RecordMovementsPayload,
+            set_reorder_point_input::SetReorderPointInput, stock::Stock,
+            stock_movement_input::StockMovementInput, stock_movement_payload::StockMovementPayload,
+            store::Store, transaction::InventoryTransaction,
+            transfer_stock_input::TransferStockInput, transfer_stock_payload::TransferStockPayload,
+            update_category_input::UpdateCategoryInput, update_product_input::UpdateProductInput,
+            update_store_input::UpdateStoreInput,
+        },
+    },
+};
+
+/// Most lines one `recordMovements` call may carry.
+pub const MAX_MOVEMENT_LINES: usize = 100;
+
+/// The write entry points.
+pub struct Mutation;
+
+/// The acting user's id after a role check.
+fn acting_user(ctx: &Context<'_>, role: Role) -> AppResult<i32> {
+    Ok(viewer(ctx).require(role)?.id)
+}
+
+/// The idempotency part of a request: the validated key and the fingerprint of the input.
+fn idempotency(
+    key: Option<&str>,
+    operation: &str,
+    input: &impl serde::Serialize,
+) -> AppResult<Option<(String, Vec<u8>)>> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    let key = IdempotencyKey::parse(key, "input.idempotencyKey")?;
+    let fp = idempotency::fingerprint(operation, input)?;
+    Ok(Some((key.into_inner(), fp)))
+}
+
+/// Runs a movement on its own task, so that dropping the request does not drop the
+/// transaction half-way.
+async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult<Outcome> {
+    let pool = ctx.data_unchecked::<DbPool>().clone();
+    tokio::spawn(async move {
+        let mut conn = pool.get().await?;
+        movement::execute(&mut conn, &request, &command).await
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+/// Parses one inbound/outbound line and checks the caller may move stock in its store.
+fn parse_line(
+    ctx: &Context<'_>,
+    kind: Kind,
+    prefix: &str,
+    product_id: &ID,
+    store_id: &ID,
+    quantity: i32,
+    note: Option<&str>,
+) -> AppResult<Line> {
+    let fields = FieldPaths::under(prefix, "storeId", "quantity");
+    let product_id = ids::product_id(product_id, &fields.product)?;
+    let store_id = ids::store_id(store_id, &fields.store)?;
+    let quantity = Quantity::parse(quantity, &fields.quantity)?;
+    let note = Note::parse_opt(note, &format!("{prefix}.note"))?;
+    viewer(ctx).require_store(store_id)?;
+    let change = match kind {
+        Kind::Inbound | Kind::TransferIn => quantity.get(),
+        _ => -quantity.get(),
+    };
+    Ok(Line {
+        kind,
+        product_id,
+        store_id,
+        change,
+        note: note.map(Note::into_inner),
+        reference: None,
+        fields,
+    })
+}
+
+/// The one row of a single-line outcome.
+fn single(outcome: Outcome) -> AppResult<StockMovementPayload> {
+    let missing = || AppError::internal(anyhow::anyhow!("movement without a ledger row"));
+    let transaction = outcome
+        .transactions
+        .into_iter()
+        .next()
+        .ok_or_else(missing)?;
+    let stock = outcome.stocks.into_iter().next().ok_or_else(missing)?;
+    Ok(StockMovementPayload {
+        transaction: InventoryTransaction(transaction),
+        new_stock: outcome.new_stock,
+        stock: Stock(stock),
+    })
+}
+
+async fn record_one(
+    ctx: &Context<'_>,
+    kind: Kind,
+    operation: &str,
+    input: StockMovementInput,
+) -> AppResult<StockMovementPayload> {
+    let user_id = acting_user(ctx, Role::Staff)?;
+    let line = parse_line(
+        ctx,
+        kind,
+        "input",
+        &input.product_id,
+        &input.store_id,
+        input.quantity,
+        input.note.as_deref(),
+    )?;
+    let request = Request {
+        user_id,
+        idempotency: idempotency(input.idempotency_key.as_deref(), operation, &input)?,
+    };
+    single(run(ctx, request, Command::Lines(vec![line])).await?)
+}
+
+/// A random reference shared by the two legs of a transfer.
+fn transfer_reference() -> String {
+    format!("TR-{:016x}", rand::random::<u64>())
+}
+
+#[Object]
+impl Mutation {
+    /// Goods received: adds stock (creating the row on a first inbound).
+    async fn record_inbound(
+        &self,
+        ctx: &Context<'_>,
+        input: StockMovementInput,
+    ) -> Result<Option<StockMovementPayload>> {
+        Ok(Some(
+            record_one(ctx, Kind::Inbound, "recordInbound", input).await?,
+        ))
+    }
+
+    /// Goods sold or shipped: removes stock, never below zero (else INSUFFICIENT_STOCK).
+    async fn record_outbound(
+        &self,
+        ctx: &Context<'_>,
+        input: StockMovementInput,
+    ) -> Result<Option<StockMovementPayload>> {
+        Ok(Some(
+            record_one(ctx, Kind::Outbound, "recordOutbound", input).await?,
+        ))
+    }
+
+    /// Moves stock between two stores: both legs or neither.
+    async fn transfer_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: TransferStockInput,
+    ) -> Result<Option<TransferStockPayload>> {
+        let user_id = acting_user(ctx, Role::Staff)?;
+        let from = ids::store_id(&input.from_store_id, "input.fromStoreId")?;
+        let to = ids::store_id(&input.to_store_id, "input.toStoreId")?;
+        if from == to {
+            return Err(AppError::bad_input(
+                "input.toStoreId",
+                "a transfer needs two different stores",
+            )
+            .into());
+        }
+        let mut out = parse_line(
+            ctx,
+            Kind::TransferOut,
+            "input",
+            &input.product_id,
+            &input.from_store_id,
+            input.quantity,
+            input.note.as_deref(),
+        )?;
+        out.fields = FieldPaths::under("input", "fromStoreId", "quantity");
+        let mut inn = parse_line(
+            ctx,
+            Kind::TransferIn,
+            "input",
+            &input.product_id,
+            &input.to_store_id,
+            input.quantity,
+            input.note.as_deref(),
+        )?;
+        inn.fields = FieldPaths::under("input", "toStoreId", "quantity");
+        let reference = transfer_reference();
+        out.reference = Some(reference.clone());
+        inn.reference = Some(reference);
+        let request = Request {
+            user_id,
+            idempotency: idempotency(input.idempotency_key.as_deref(), "transferStock", &input)?,
+        };
+        let outcome = run(ctx, request, Command::Lines(vec![out, inn])).await?;
+        let mut txs = outcome.transactions.into_iter();
+        let mut stocks = outcome.stocks.into_iter();
+        let missing = || AppError::internal(anyhow::anyhow!("transfer without two legs"));
+        Ok(Some(TransferStockPayload {
+            outbound: InventoryTransaction(txs.next().ok_or_else(missing)?),
+            inbound: InventoryTransaction(txs.next().ok_or_else(missing)?),
+            from_stock: Stock(stocks.next().ok_or_else(missing)?),
+            to_stock: Stock(stocks.next().ok_or_else(missing)?),
+        }))
+    }
+
+    /// A stocktake: sets the stock to the counted quantity, recording the difference.
+    async fn adjust_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: AdjustStockInput,
+    ) -> Result<Option<AdjustStockPayload>> {
+        let user_id = acting_user(ctx, Role::Staff)?;
+        let fields = FieldPaths::under("input", "storeId", "countedQuantity");
+        let product_id = ids::product_id(&input.product_id, &fields.product)?;
+        let store_id = ids::store_id(&input.store_id, &fields.store)?;
+        let counted = StockLevel::parse(input.counted_quantity, &fields.quantity)?;
+        let reason = Note::parse(&input.reason, "input.reason")?;
+        if reason.as_str().is_empty() {
+            return Err(
+                AppError::bad_input("input.reason", "`input.reason` must not be empty").into(),
+            );
+        }
+        viewer(ctx).require_store(store_id)?;
+        let request = Request {
+            user_id,
+            idempotency: idempotency(input.idempotency_key.as_deref(), "adjustStock", &input)?,
+        };
+        let command = Command::Adjust(Adjustment {
+            product_id,
+            store_id,
+            counted: counted.get(),
+            reason: reason.into_inner(),
+            fields,
+        });
+        let outcome = run(ctx, request, command).await?;
+        let stock = outcome
+            .stocks
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::internal(anyhow::anyhow!("adjustment without a row")))?;
+        Ok(Some(AdjustStockPayload {
+            transaction: outcome
+                .transactions
+                .into_iter()
+                .next()
+                .map(InventoryTransaction),
+            new_stock: outcome.new_stock,
+            stock: Stock(stock),
+        }))
+    }
+
+    /// Several inbound/outbound lines, applied in order, all or nothing.
+    async fn record_movements(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordMovementsInput,
+    ) -> Result<Option<RecordMovementsPayload>> {
+        let user_id = acting_user(ctx, Role::Staff)?;
+        if input.lines.is_empty() || input.lines.len() > MAX_MOVEMENT_LINES {
+            return Err(AppError::bad_input(
+                "input.lines",
+                format!("give between 1 and {MAX_MOVEMENT_LINES} lines"),
+            )
+            .into());
+        }
+        let lines = input
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let kind = match l.direction {
+                    MovementDirection::Inbound => Kind::Inbound,
+                    MovementDirection::Outbound => Kind::Outbound,
+                };
+                parse_line(
+                    ctx,
+                    kind,
+                    &format!("input.lines.{i}"),
+                    &l.product_id,
+                    &l.store_id,
+                    l.quantity,
+                    l.note.as_deref(),
+                )
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        let request = Request {
+            user_id,
+            idempotency: idempotency(input.idempotency_key.as_deref(), "recordMovements", &input)?,
+        };
+        let outcome = run(ctx, request, Command::Lines(lines)).await?;
+        Ok(Some(RecordMovementsPayload {
+            transactions: outcome
+                .transactions
+                .into_iter()
+                .map(InventoryTransaction)
+                .collect(),
+        }))
+    }
+
+    /// Sets the reorder point of a (product, store) pair (creating an empty row if needed).
+    async fn set_reorder_point(
+        &self,
+        ctx: &Context<'_>,
+        input: SetReorderPointInput,
+    ) -> Result<Option<Stock>> {
+        acting_user(ctx, Role::Manager)?;
+        let product_id = ids::product_id(&input.product_id, "input.productId")?;
+        let store_id = ids::store_id(&input.store_id, "input.storeId")?;
+        let level = StockLevel::parse(input.reorder_point, "input.reorderPoint")?;
+        let mut conn = conn(ctx).await?;
+        let row = stock_model::set_reorder_point(&mut conn, product_id, store_id, level).await?;
+        Ok(Some(Stock(row)))
+    }
+
+    /// Adds a product to the catalogue.
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> Result<Option<Product>> {
+        acting_user(ctx, Role::Manager)?;
+        let sku = Sku::parse(&input.sku, "input.sku")?;
+        let name = Name::parse(&input.name, "input.name")?;
+        let description = Description::parse(
+            input.description.as_deref().unwrap_or(""),
+            "input.description",
+        )?;
+        let price = Price::parse(input.price.0, "input.price")?;
+        let category_id = ids::category_id(&input.category_id, "input.categoryId")?;
+        let mut conn = conn(ctx).await?;
+        let row = product_model::create(&mut conn, &sku, &name, &description, &price, category_id)
+            .await?;
+        Ok(Some(Product(row)))
+    }
+
+    /// Changes a product's name, description, price or category.
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProductInput,
+    ) -> Result<Option<Product>> {
+        acting_user(ctx, Role::Manager)?;
+        let id = ids::product_id(&input.id, "input.id")?;
+        let changes = product_model::ProductChanges {
+            name: input
+                .name
+                .as_deref()
+                .map(|n| Name::parse(n, "input.name").map(Name::into_inner))
+                .transpose()?,
+            description: input
+                .description
+                .as_deref()
+                .map(|d| Description::parse(d, "input.description").map(Description::into_inner))
+                .transpose()?,
+            price: input
+                .price
+                .map(|p| Price::parse(p.0, "input.price").map(|p| p.get().clone()))
+                .transpose()?,
+            category_id: input
+                .category_id
+                .as_ref()
+                .map(|c| ids::category_id(c, "input.categoryId"))
+                .transpose()?,
+        };
+        let mut conn = conn(ctx).await?;
+        Ok(Some(Product(
+            product_model::update(&mut conn, id, &changes).await?,
+        )))
+    }
+
+    /// Archived products keep their stock and history but leave default listings.
+    async fn archive_product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+        acting_user(ctx, Role::Manager)?;
+        let id = ids::product_id(&id, "id")?;
+        let mut conn = conn(ctx).await?;
+        Ok(Some(Product(product_model::archive(&mut conn, id).await?)))
+    }
+
+    /// Adds a category (a root when no parent is given).
+    async fn create_category(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateCategoryInput,
+    ) -> Result<Option<Category>> {
+        acting_user(ctx, Role::Manager)?;
+        let name = Name::parse(&input.name, "input.name")?;
+        let parent_id = input
+            .parent_id
+            .as_ref()
+            .map(|p| ids::category_id(p, "input.parentId"))
+            .transpose()?;
+        let mut conn = conn(ctx).await?;
+        Ok(Some(Category(
+            category_model::create(&mut conn, &name, parent_id).await?,
+        )))
+    }
+
+    /// Renames or moves a category; it cannot become its own ancestor.
+    async fn update_category(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCategoryInput,
+    ) -> Result<Option<Category>> {
+        acting_user(ctx, Role::Manager)?;
+        let id = ids::category_id(&input.id, "input.id")?;
+        let name = input
+            .name
+            .as_deref()
+            .map(|n| Name::parse(n, "input.name"))
+            .transpose()?;
+        let parent = match &input.parent_id {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(p) => Some(Some(ids::category_id(p, "input.parentId")?)),
+        };
+        if parent == Some(Some(id)) {
+            return Err(AppError::bad_input(
+                "input.parentId",
+                "a category cannot be its own parent",
+            )
+            .into());
+        }
+        let mut conn = conn(ctx).await?;
+        Ok(Some(Category(
+            category_model::update(&mut conn, id, name.as_ref(), parent).await?,
+        )))
+    }
+
+    /// Adds a store.
+    async fn create_store(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateStoreInput,
+    ) -> Result<Option<Store>> {
+        acting_user(ctx, Role::Manager)?;
+        let code = StoreCode::parse(&input.code, "input.code")?;
+        let name = Name::parse(&input.name, "input.name")?;
+        let mut conn = conn(ctx).await?;
+        Ok(Some(Store(
+            store_model::create(&mut conn, &code, &name).await?,
+        )))
+    }
+
+    /// Renames a store.
+    async fn update_store(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateStoreInput,
+    ) -> Result<Option<Store>> {
+        acting_user(ctx, Role::Manager)?;
+        let id = ids::store_id(&input.id, "input.id")?;
+        let name = input
+            .name
+            .as_deref()
+            .map(|n| Name::parse(n, "input.name"))
+            .transpose()?;
+        let mut conn = conn(ctx).await?;
+        Ok(Some(Store(
+            store_model::update(&mut conn, id, name.as_ref()).await?,
+        )))
+    }
+}
