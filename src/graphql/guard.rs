@@ -43,11 +43,17 @@ pub struct Probe(Arc<Mutex<Option<OperationType>>>);
 impl Probe {
     /// The operation type, once the document was parsed and the operation chosen.
     pub fn operation_type(&self) -> Option<OperationType> {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn set(&self, ty: OperationType) {
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ty);
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ty);
     }
 }
 
@@ -178,6 +184,26 @@ impl Extension for GuardExtension {
         if request.query.is_empty() {
             return Err(coded("the request has no query", code::BAD_REQUEST));
         }
+        // Parsed and measured here, before async-graphql's own passes (its recursion check
+        // expands fragments, which a fragment "bomb" makes exponential).
+        let limits = &self.shared.limits;
+        limits::check_text(&request.query, limits).map_err(from_app)?;
+        let doc = async_graphql::parser::parse_query(&request.query).map_err(|err| {
+            let mut err = ServerError::from(err);
+            if err.message.to_ascii_lowercase().contains("recursion") {
+                set_code(&mut err, code::QUERY_TOO_COMPLEX, Some(limits.max_depth));
+            } else {
+                set_code(&mut err, code::GRAPHQL_PARSE_FAILED, None);
+            }
+            err
+        })?;
+        let facts = limits::check(&doc, &request.variables, &self.shared.shape, limits)
+            .map_err(from_app)?;
+        *self
+            .facts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(facts);
+        request.set_parsed_query(doc);
         next.run(ctx, request).await
     }
 
@@ -189,22 +215,35 @@ impl Extension for GuardExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let limits = &self.shared.limits;
-        limits::check_text(query, limits).map_err(from_app)?;
         let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
             if !has_code(&err) {
                 if err.message.contains("recursion depth") {
                     set_code(&mut err, code::QUERY_TOO_COMPLEX, Some(limits.max_depth));
+                } else if err.message.contains("directives") {
+                    set_code(
+                        &mut err,
+                        code::QUERY_TOO_COMPLEX,
+                        Some(limits.max_directives),
+                    );
                 } else {
                     set_code(&mut err, code::GRAPHQL_PARSE_FAILED, None);
                 }
             }
             err
         })?;
-        let facts = limits::check(&doc, variables, &self.shared.shape, limits).map_err(from_app)?;
-        *self
+        // Over GET, a document with no query at all is refused before validation (405).
+        let has_query = self
             .facts
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(facts);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(DocumentFacts::has_query);
+        if ctx.data_opt::<HttpGet>().is_some() && !has_query {
+            return Err(coded(
+                "only queries may be sent with GET; use POST",
+                METHOD_NOT_ALLOWED,
+            ));
+        }
         Ok(doc)
     }
 

@@ -9,8 +9,7 @@ use async_graphql::{
     Value, Variables,
     parser::types::{
         BaseType, DocumentOperations, ExecutableDocument, Field, OperationType, Selection,
-        SelectionSet,
-        TypeKind, TypeSystemDefinition,
+        SelectionSet, TypeKind, TypeSystemDefinition,
     },
 };
 
@@ -134,6 +133,13 @@ pub struct DocumentFacts {
 }
 
 impl DocumentFacts {
+    /// Whether any operation of the document is a query.
+    pub fn has_query(&self) -> bool {
+        self.operations
+            .values()
+            .any(|op| op.ty == OperationType::Query)
+    }
+
     /// The operation that runs under this name (the only one when the name is absent).
     pub fn operation(&self, name: Option<&str>) -> Option<OperationFacts> {
         if let Some(facts) = self.operations.get(&name.map(str::to_string)) {
@@ -324,6 +330,15 @@ impl<'a> Walker<'a> {
                                 && !name.starts_with("__") =>
                         {
                             UNPAGED_LIST_WEIGHT
+                        }
+                        // A field the schema does not (yet) know: weigh it by the page
+                        // size it asks for, if any (validation refuses it anyway).
+                        None if field
+                            .arguments
+                            .iter()
+                            .any(|(n, _)| matches!(n.node.as_str(), "first" | "last")) =>
+                        {
+                            self.page_size(field)
                         }
                         _ => 1,
                     };

@@ -88,9 +88,11 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
     let accepts = |m: &str| ranges.iter().any(|(media, ok)| *ok && media == m);
     if accepts(GRAPHQL_RESPONSE_JSON) {
         Some(Media::GraphqlResponse)
-    } else if accepts(APPLICATION_JSON) || accepts("application/*") || accepts("*/*") {
-        Some(Media::Json)
-    } else if accept.trim().is_empty() {
+    } else if accepts(APPLICATION_JSON)
+        || accepts("application/*")
+        || accepts("*/*")
+        || accept.trim().is_empty()
+    {
         Some(Media::Json)
     } else {
         None
@@ -108,10 +110,7 @@ fn request_id(headers: &HeaderMap) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .map_or_else(
-            || format!("{:016x}", rand::random::<u64>()),
-            str::to_string,
-        )
+        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_string)
 }
 
 /// What one HTTP request to `/graphql` is about, before anything runs.
@@ -349,9 +348,10 @@ fn request_from_json(item: Json, get: bool) -> Result<Request, String> {
         request = request.operation_name(name);
     }
     for (key, value) in extensions {
-        request
-            .extensions
-            .insert(key, ConstValue::from_json(value).unwrap_or(ConstValue::Null));
+        request.extensions.insert(
+            key,
+            ConstValue::from_json(value).unwrap_or(ConstValue::Null),
+        );
     }
     Ok(request)
 }
@@ -372,7 +372,10 @@ impl Call<'_> {
         };
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
-            let outcome = self.execute(request, &viewer).instrument(span.clone()).await;
+            let outcome = self
+                .execute(request, &viewer)
+                .instrument(span.clone())
+                .await;
             outcomes.push(outcome);
         }
         if batched {
@@ -445,9 +448,9 @@ impl Call<'_> {
             Ok(Err(_)) => {
                 panicked = true;
                 tracing::error!("a resolver panicked");
-                Response::from_errors(vec![guard::from_app(AppError::internal(
-                    anyhow::anyhow!("a resolver panicked"),
-                ))])
+                Response::from_errors(vec![guard::from_app(AppError::internal(anyhow::anyhow!(
+                    "a resolver panicked"
+                )))])
             }
             Err(_) => {
                 let ms = self.state.settings.limits.request_timeout_ms;
@@ -500,7 +503,9 @@ impl Call<'_> {
             .collect();
         let request_error = no_data
             && !codes.is_empty()
-            && codes.iter().all(|c| REQUEST_ERROR_CODES.contains(&c.as_str()));
+            && codes
+                .iter()
+                .all(|c| REQUEST_ERROR_CODES.contains(&c.as_str()));
         let mut body = Map::new();
         if !request_error {
             body.insert(

@@ -5,4 +5,7 @@
 mod contract;
 mod foundation;
 mod helpers;
+mod http_limits;
+mod http_protocol;
+mod http_support;
 mod subscriptions;

@@ -55,11 +55,7 @@ pub async fn user_for_token(
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(token::hash(clear)))
         .filter(api_tokens::revoked_at.is_null())
-        .select((
-            api_tokens::id,
-            api_tokens::last_used_at,
-            User::as_select(),
-        ))
+        .select((api_tokens::id, api_tokens::last_used_at, User::as_select()))
         .first(conn)
         .await
         .optional()?;
@@ -113,12 +109,9 @@ pub async fn find(conn: &mut AsyncPgConnection, id_or_token: &str) -> AppResult<
 pub async fn revoke(conn: &mut AsyncPgConnection, id: i32) -> AppResult<ApiToken> {
     diesel::update(api_tokens::table)
         .filter(api_tokens::id.eq(id))
-        .set(
-            api_tokens::revoked_at
-                .eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>(
-                    "coalesce(revoked_at, now())",
-                )),
-        )
+        .set(api_tokens::revoked_at.eq(diesel::dsl::sql::<
+            diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>,
+        >("coalesce(revoked_at, now())")))
         .returning(ApiToken::as_returning())
         .get_result(conn)
         .await
