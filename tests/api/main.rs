@@ -5,6 +5,7 @@
 mod contract;
 mod foundation;
 mod helpers;
+mod http_audit;
 mod http_limits;
 mod http_protocol;
 mod http_support;
