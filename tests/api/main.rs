@@ -5,6 +5,10 @@
 mod contract;
 mod foundation;
 mod helpers;
+mod mutations_concurrency;
+mod mutations_idempotency;
+mod mutations_movements;
+mod mutations_support;
 mod http_audit;
 mod http_limits;
 mod http_protocol;

@@ -1,0 +1,108 @@
+//! Idempotency keys: replays return the first result, reuse with another input is CONFLICT,
+//! concurrent retries record one movement, and expired keys are cleaned up.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use serde_json::json;
+use stockroom::{db::models::idempotency, domain::role::Role};
+
+use crate::{
+    helpers::{TestApp, error_code},
+    mutations_support::{fixture, ledger_count, movement, reconciliation_errors, sql},
+};
+
+#[tokio::test]
+async fn a_sequential_replay_returns_the_first_result_and_records_nothing() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app, 10).await;
+    let input = json!({"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 3,
+                       "note": "order 7", "idempotencyKey": "order-7"});
+    let first = movement(&app, &f.admin, false, input.clone()).await;
+    // Someone else moves stock in between; the replay still answers with the first result.
+    let other = json!({"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 1});
+    movement(&app, &f.admin, false, other).await;
+    let again = movement(&app, &f.admin, false, input).await;
+    assert_eq!(
+        first["data"]["recordOutbound"]["transaction"], again["data"]["recordOutbound"]["transaction"],
+        "{first} {again}"
+    );
+    assert_eq!(again["data"]["recordOutbound"]["newStock"], 7);
+    assert_eq!(ledger_count(&app.db_url, "note = 'order 7'").await, 1);
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_input_or_mutation_is_a_conflict() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app, 10).await;
+    let base = json!({"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 3,
+                      "idempotencyKey": "k"});
+    assert!(error_code(&movement(&app, &f.admin, false, base.clone()).await).is_none());
+    let mut other_note = base.clone();
+    other_note["note"] = json!("changed");
+    let body = movement(&app, &f.admin, false, other_note).await;
+    assert_eq!(error_code(&body), Some("CONFLICT"), "{body}");
+    let body = movement(&app, &f.admin, true, base.clone()).await;
+    assert_eq!(error_code(&body), Some("CONFLICT"), "another mutation: {body}");
+    // Keys are scoped to the user: another user's same key is a new movement.
+    let staff = app.user_token("staff", Role::Staff, &[]).await;
+    let body = movement(&app, &staff, false, base).await;
+    assert_eq!(body["data"]["recordOutbound"]["newStock"], 4, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_replays_of_one_key_record_exactly_one_movement() {
+    let app = Arc::new(TestApp::spawn().await);
+    let f = fixture(&app, 100).await;
+    let input = json!({"productId": f.product_id, "storeId": f.store_ids[1], "quantity": 5,
+                       "idempotencyKey": "burst"});
+    let bodies = join_all((0..50).map(|_| {
+        let (app, token, input) = (app.clone(), f.admin.clone(), input.clone());
+        tokio::spawn(async move { movement(&app, &token, false, input).await })
+    }))
+    .await;
+    let ids: Vec<_> = bodies
+        .into_iter()
+        .map(|b| {
+            let b = b.unwrap();
+            assert!(error_code(&b).is_none(), "{b}");
+            assert_eq!(b["data"]["recordOutbound"]["newStock"], 95, "{b}");
+            b["data"]["recordOutbound"]["transaction"]["id"].clone()
+        })
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "one transaction id for all");
+    assert_eq!(
+        ledger_count(&app.db_url, &format!("store_id = {} AND user_id IS NOT NULL", f.stores[1])).await,
+        1
+    );
+    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+}
+
+#[tokio::test]
+async fn keys_older_than_the_retention_are_deleted_in_batches() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app, 10).await;
+    for k in ["a", "b", "c"] {
+        let input = json!({"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 1,
+                           "idempotencyKey": k});
+        assert!(error_code(&movement(&app, &f.admin, false, input).await).is_none());
+    }
+    let db = sql(&app.db_url).await;
+    db.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '2 days' WHERE key <> 'c'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let mut conn = app.pool.get().await.unwrap();
+    let retention = std::time::Duration::from_secs(24 * 3600);
+    assert_eq!(idempotency::delete_expired(&mut conn, retention, 1).await.unwrap(), 1);
+    assert_eq!(idempotency::delete_expired(&mut conn, retention, 10).await.unwrap(), 1);
+    assert_eq!(idempotency::delete_expired(&mut conn, retention, 10).await.unwrap(), 0);
+    let left: i64 = db
+        .query_one("SELECT count(*) FROM idempotency_keys", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 1);
+}
