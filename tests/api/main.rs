@@ -2,6 +2,8 @@
 //! PostgreSQL, each on a database of its own cloned from a migrated template.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod auth_access;
+mod auth_cli;
 mod contract;
 mod foundation;
 mod helpers;
