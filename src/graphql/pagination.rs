@@ -158,3 +158,8 @@ pub fn page<R, K: Serialize, T: OutputType>(
         edges,
     }
 }
+
+/// A count or sum as a GraphQL `Int` (an internal error past 2^31, which no stock reaches).
+pub fn to_int(value: i64) -> AppResult<i32> {
+    i32::try_from(value).map_err(AppError::internal)
+}

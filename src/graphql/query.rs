@@ -3,18 +3,26 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use crate::{
-    db::models::{product as product_model, store as store_model},
+    db::models::{
+        category as category_model,
+        product::{self as product_model, ProductCursor},
+        stock as stock_model, store as store_model, transaction as transaction_model,
+    },
     error::AppError,
     graphql::{
         conn,
         ids::{self, NodeId},
         loaders,
-        loaders::{ProductKey, StoreKey},
-        pagination::{PageInfo, decode_cursor, encode_cursor, page_size},
+        loaders::{CategoryKey, ProductKey, StockKey, StoreKey, cache_for_query},
+        pagination,
         types::{
+            category::Category,
+            filters::{ProductFilter, ProductOrder, TransactionFilter},
             node::{self, Node},
-            product::{Product, ProductConnection, ProductEdge},
-            store::{Store, StoreConnection, StoreEdge},
+            product::{Product, ProductConnection, ProductTotal},
+            stock::{Stock, StockConnection, StockTotal},
+            store::{Store, StoreConnection},
+            transaction::InventoryTransactionConnection,
             user::User,
         },
     },
@@ -49,11 +57,13 @@ fn non_empty<'a>(value: &'a str, field: &str) -> Result<&'a str, AppError> {
 impl Query {
     /// Fetches any object by its global ID; null when it names nothing.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        cache_for_query(loaders(ctx));
         node::resolve_arg(ctx, &id, "id").await
     }
 
     /// Fetches several objects by global ID, in the order given.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        cache_for_query(loaders(ctx));
         let parsed = ids
             .iter()
             .enumerate()
@@ -67,37 +77,36 @@ impl Query {
         crate::auth::viewer(ctx).user.clone().map(User)
     }
 
-    /// Products, by SKU.
+    /// Products: by SKU unless `orderBy` says otherwise; archived ones only with
+    /// `filter.includeArchived`.
+    #[allow(clippy::too_many_arguments)]
     async fn products(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<ProductFilter>,
+        order_by: Option<ProductOrder>,
     ) -> Result<ProductConnection> {
-        let limit = page_size(first, "first")?;
-        let after: Option<String> = after.map(|c| decode_cursor(&c, "after")).transpose()?;
-        let mut conn = conn(ctx).await?;
-        let mut rows = product_model::page_by_sku(&mut conn, after.as_deref(), limit + 1).await?;
-        let has_next_page = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let total_count = product_model::count_active(&mut conn).await?;
-        let edges: Vec<ProductEdge> = rows
-            .into_iter()
-            .map(|r| ProductEdge {
-                cursor: encode_cursor(&r.sku),
-                node: Product(r),
-            })
-            .collect();
+        cache_for_query(loaders(ctx));
+        let filter = ProductFilter::parse(filter)?;
+        let (order, asc) = ProductOrder::parse(order_by);
+        let ks = pagination::keyset::<ProductCursor>(first, after, last, before)?;
+        for (cursor, field) in [(&ks.after, "after"), (&ks.before, "before")] {
+            if cursor.as_ref().is_some_and(|c| !c.fits(order)) {
+                return Err(AppError::bad_input(
+                    field,
+                    format!("`{field}` is a cursor of another order"),
+                )
+                .into());
+            }
+        }
+        let rows = product_model::page(&mut *conn(ctx).await?, &filter, order, asc, &ks).await?;
         Ok(ProductConnection {
-            page_info: PageInfo {
-                has_next_page,
-                has_previous_page: after.is_some(),
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            nodes: edges.iter().map(|e| e.node.clone()).collect(),
-            edges,
-            total_count,
+            page: pagination::page(rows, &ks, |r| ProductCursor::of(r, order), Product),
+            total: ProductTotal::Filter(filter),
         })
     }
 
@@ -108,6 +117,7 @@ impl Query {
         id: Option<ID>,
         sku: Option<String>,
     ) -> Result<Option<Product>> {
+        cache_for_query(loaders(ctx));
         exactly_one(&id, &sku, ("id", "sku"))?;
         if let Some(id) = id {
             let id = ids::product_id(&id, "id")?;
@@ -120,6 +130,23 @@ impl Query {
             .map(Product))
     }
 
+    /// Root categories (no parent), by name.
+    async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
+        cache_for_query(loaders(ctx));
+        Ok(category_model::roots(&mut *conn(ctx).await?)
+            .await?
+            .into_iter()
+            .map(Category)
+            .collect())
+    }
+
+    /// A category by ID.
+    async fn category(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Category>> {
+        cache_for_query(loaders(ctx));
+        let id = ids::category_id(&id, "id")?;
+        Ok(loaders(ctx).load_one(CategoryKey(id)).await?.map(Category))
+    }
+
     /// Stores, by code.
     async fn stores(
         &self,
@@ -127,30 +154,13 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<StoreConnection> {
-        let limit = page_size(first, "first")?;
-        let after: Option<String> = after.map(|c| decode_cursor(&c, "after")).transpose()?;
-        let mut conn = conn(ctx).await?;
-        let mut rows = store_model::page_by_code(&mut conn, after.as_deref(), limit + 1).await?;
-        let has_next_page = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let total_count = store_model::count(&mut conn).await?;
-        let edges: Vec<StoreEdge> = rows
-            .into_iter()
-            .map(|r| StoreEdge {
-                cursor: encode_cursor(&r.code),
-                node: Store(r),
-            })
-            .collect();
+        cache_for_query(loaders(ctx));
+        let ks = pagination::forward::<String>(first, after)?;
+        let rows =
+            store_model::page_by_code(&mut *conn(ctx).await?, ks.after.as_deref(), ks.fetch())
+                .await?;
         Ok(StoreConnection {
-            page_info: PageInfo {
-                has_next_page,
-                has_previous_page: after.is_some(),
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            nodes: edges.iter().map(|e| e.node.clone()).collect(),
-            edges,
-            total_count,
+            page: pagination::page(rows, &ks, |r| r.code.clone(), Store),
         })
     }
 
@@ -161,6 +171,7 @@ impl Query {
         id: Option<ID>,
         code: Option<String>,
     ) -> Result<Option<Store>> {
+        cache_for_query(loaders(ctx));
         exactly_one(&id, &code, ("id", "code"))?;
         if let Some(id) = id {
             let id = ids::store_id(&id, "id")?;
@@ -171,5 +182,61 @@ impl Query {
         Ok(store_model::by_code(&mut *conn(ctx).await?, code)
             .await?
             .map(Store))
+    }
+
+    /// One product's stock row in one store; null when there is none.
+    async fn stock(
+        &self,
+        ctx: &Context<'_>,
+        product_id: ID,
+        store_id: ID,
+    ) -> Result<Option<Stock>> {
+        cache_for_query(loaders(ctx));
+        let product_id = ids::product_id(&product_id, "productId")?;
+        let store_id = ids::store_id(&store_id, "storeId")?;
+        Ok(loaders(ctx)
+            .load_one(StockKey((product_id, store_id)))
+            .await?
+            .map(Stock))
+    }
+
+    /// Stock rows at or below their reorder point, across stores (or one).
+    async fn low_stock(
+        &self,
+        ctx: &Context<'_>,
+        store_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<StockConnection> {
+        cache_for_query(loaders(ctx));
+        let store_id = store_id
+            .map(|id| ids::store_id(&id, "storeId"))
+            .transpose()?;
+        let ks = pagination::forward::<stock_model::LowStockCursor>(first, after)?;
+        let rows = stock_model::low_stock_page(&mut *conn(ctx).await?, store_id, &ks).await?;
+        Ok(StockConnection {
+            page: pagination::page(
+                rows,
+                &ks,
+                |r| (r.code.clone(), r.sku.clone()),
+                |r| Stock(r.stock),
+            ),
+            total: StockTotal::LowStock(store_id),
+        })
+    }
+
+    /// Newest first.
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<TransactionFilter>,
+    ) -> Result<InventoryTransactionConnection> {
+        cache_for_query(loaders(ctx));
+        let filter = TransactionFilter::parse(filter)?;
+        let ks = pagination::forward(first, after)?;
+        let rows = transaction_model::page(&mut *conn(ctx).await?, &filter, &ks).await?;
+        Ok(InventoryTransactionConnection::from_rows(rows, &ks))
     }
 }

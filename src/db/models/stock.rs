@@ -80,6 +80,17 @@ fn stock_filter_sql(sql: &mut SqlBuilder, filter: &StockFilter) {
     }
 }
 
+/// A stock row with its product's SKU (its sort key in a store's listing).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct SkuStock {
+    /// The product's SKU.
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub sku: String,
+    /// The row.
+    #[diesel(embed)]
+    pub stock: Stock,
+}
+
 /// One keyset page (product-SKU order) of stock rows per store, in one query; rows come in
 /// each page's read direction.
 pub async fn pages_by_store(
@@ -87,10 +98,10 @@ pub async fn pages_by_store(
     store_ids: &[i32],
     filter: &StockFilter,
     ks: &Keyset<String>,
-) -> AppResult<Vec<Stock>> {
+) -> AppResult<Vec<SkuStock>> {
     let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
     sql.bind(Bind::Ints(store_ids.to_vec())).push(&format!(
-        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT {STOCK_COLUMNS} FROM stocks st \
+        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT p.sku, {STOCK_COLUMNS} FROM stocks st \
          JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id"
     ));
     stock_filter_sql(&mut sql, filter);

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Interface, Result};
 use crate::graphql::{
     ids::NodeId,
     loaders,
-    loaders::{CategoryKey, ProductKey, StoreKey, UserKey},
+    loaders::{CategoryKey, ProductKey, StockKey, StoreKey, TransactionKey, UserKey},
     types::{
         category::Category, product::Product, stock::Stock, store::Store,
         transaction::InventoryTransaction, user::User,
@@ -50,8 +50,14 @@ pub async fn resolve(ctx: &Context<'_>, id: NodeId) -> Result<Option<Node>> {
             .load_one(UserKey(id))
             .await?
             .map(|r| Node::User(User(r))),
-        // Stock rows and ledger rows get their loaders with the read API.
-        NodeId::Stock(..) | NodeId::InventoryTransaction(_) => None,
+        NodeId::Stock(product_id, store_id) => loaders
+            .load_one(StockKey((product_id, store_id)))
+            .await?
+            .map(|r| Node::Stock(Stock(r))),
+        NodeId::InventoryTransaction(id) => loaders
+            .load_one(TransactionKey(id))
+            .await?
+            .map(|r| Node::InventoryTransaction(InventoryTransaction(r))),
     })
 }
 

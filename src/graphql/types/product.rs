@@ -1,17 +1,26 @@
 //! `Product`, its edge and its connection.
 
-use async_graphql::{Context, ID, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    db::models::product as model,
+    db::models::{product as model, transaction::LedgerOwner},
     error::AppError,
     graphql::{
+        conn, ids,
         ids::NodeId,
         loaders,
-        loaders::CategoryKey,
-        pagination::PageInfo,
-        types::{category::Category, decimal::Decimal},
+        loaders::{
+            CategoryKey, CategoryProductCountKey, LedgerPageKey, ProductStocksKey, ProductTotalKey,
+            StockKey,
+        },
+        pagination::{self, Edge, Page, PageInfo, to_int},
+        types::{
+            category::Category,
+            decimal::Decimal,
+            stock::Stock,
+            transaction::{InventoryTransactionConnection, TransactionType},
+        },
     },
 };
 
@@ -60,6 +69,57 @@ impl Product {
         self.0.archived
     }
 
+    /// One row per store that holds (or held) this product, in store-code order.
+    async fn stocks(&self, ctx: &Context<'_>) -> Result<Vec<Stock>> {
+        Ok(loaders(ctx)
+            .load_one(ProductStocksKey(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Stock)
+            .collect())
+    }
+
+    /// This product's stock in one store; null when the store never held it.
+    async fn stock(&self, ctx: &Context<'_>, store_id: ID) -> Result<Option<Stock>> {
+        let store_id = ids::store_id(&store_id, "storeId")?;
+        Ok(loaders(ctx)
+            .load_one(StockKey((self.0.id, store_id)))
+            .await?
+            .map(Stock))
+    }
+
+    /// Sum of stock over all stores.
+    async fn total_quantity(&self, ctx: &Context<'_>) -> Result<i32> {
+        let total = loaders(ctx)
+            .load_one(ProductTotalKey(self.0.id))
+            .await?
+            .unwrap_or(0);
+        Ok(to_int(total)?)
+    }
+
+    /// Newest first (createdAt DESC, then id DESC).
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(name = "type")] kind: Option<TransactionType>,
+    ) -> Result<InventoryTransactionConnection> {
+        let page = pagination::forward(first, after)?;
+        let key = LedgerPageKey {
+            owner: LedgerOwner::Product,
+            id: self.0.id,
+            kind: kind.map(|k| k.as_str().to_string()),
+            page,
+        };
+        let rows = loaders(ctx)
+            .load_one(key.clone())
+            .await?
+            .unwrap_or_default();
+        Ok(InventoryTransactionConnection::from_rows(rows, &key.page))
+    }
+
     /// When created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -72,23 +132,48 @@ impl Product {
 }
 
 /// An edge of a product connection.
-#[derive(SimpleObject)]
-pub struct ProductEdge {
-    /// Where this edge is, for `after`/`before`.
-    pub cursor: String,
-    /// The product.
-    pub node: Product,
+pub type ProductEdge = Edge<Product>;
+
+/// What a product connection's `totalCount` counts.
+#[derive(Clone)]
+pub enum ProductTotal {
+    /// The products matching a filter (top-level `products`).
+    Filter(model::ProductFilter),
+    /// The products a category lists (batched across categories).
+    Category(CategoryProductCountKey),
 }
 
 /// A page of products.
-#[derive(SimpleObject)]
 pub struct ProductConnection {
+    /// The page.
+    pub page: Page<Product>,
+    /// What `totalCount` counts (computed only when asked for).
+    pub total: ProductTotal,
+}
+
+#[Object]
+impl ProductConnection {
     /// The page's edges.
-    pub edges: Vec<ProductEdge>,
+    async fn edges(&self) -> &[ProductEdge] {
+        &self.page.edges
+    }
+
     /// The page's products.
-    pub nodes: Vec<Product>,
+    async fn nodes(&self) -> Vec<Product> {
+        self.page.nodes()
+    }
+
     /// Where the page is.
-    pub page_info: PageInfo,
+    async fn page_info(&self) -> &PageInfo {
+        &self.page.page_info
+    }
+
     /// How many products match, over all pages.
-    pub total_count: i64,
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let total = match &self.total {
+            ProductTotal::Filter(filter) => model::count(&mut *conn(ctx).await?, filter).await?,
+            ProductTotal::Category(key) => loaders(ctx).load_one(*key).await?.unwrap_or(0),
+        };
+        Ok(to_int(total)?)
+    }
 }

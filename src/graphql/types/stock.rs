@@ -7,9 +7,11 @@ use crate::{
     db::models::stock as model,
     error::AppError,
     graphql::{
+        conn,
         ids::NodeId,
         loaders,
-        loaders::{ProductKey, StoreKey},
+        loaders::{ProductKey, QuantityAtKey, StoreKey, StoreStockCountKey},
+        pagination::{Edge, Page, PageInfo, to_int},
         types::{product::Product, store::Store},
     },
 };
@@ -58,8 +60,67 @@ impl Stock {
         self.0.is_low()
     }
 
+    /// Quantity as it stood at a past moment, from the ledger (0 before the first row).
+    async fn quantity_at(&self, ctx: &Context<'_>, at: DateTime<Utc>) -> Result<i32> {
+        let key = QuantityAtKey {
+            product_id: self.0.product_id,
+            store_id: self.0.store_id,
+            at,
+        };
+        Ok(loaders(ctx).load_one(key).await?.unwrap_or(0))
+    }
+
     /// When last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+}
+
+/// An edge of a stock connection.
+pub type StockEdge = Edge<Stock>;
+
+/// What a stock connection's `totalCount` counts.
+#[derive(Clone)]
+pub enum StockTotal {
+    /// A store's rows matching a filter (batched across stores).
+    Store(StoreStockCountKey),
+    /// Rows at or below their reorder point, in one store or all.
+    LowStock(Option<i32>),
+}
+
+/// A page of stock rows.
+pub struct StockConnection {
+    /// The page.
+    pub page: Page<Stock>,
+    /// What `totalCount` counts (computed only when asked for).
+    pub total: StockTotal,
+}
+
+#[Object]
+impl StockConnection {
+    /// The page's edges.
+    async fn edges(&self) -> &[StockEdge] {
+        &self.page.edges
+    }
+
+    /// The page's stock rows.
+    async fn nodes(&self) -> Vec<Stock> {
+        self.page.nodes()
+    }
+
+    /// Where the page is.
+    async fn page_info(&self) -> &PageInfo {
+        &self.page.page_info
+    }
+
+    /// How many rows match, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        let total = match &self.total {
+            StockTotal::Store(key) => loaders(ctx).load_one(key.clone()).await?.unwrap_or(0),
+            StockTotal::LowStock(store_id) => {
+                model::low_stock_count(&mut *conn(ctx).await?, *store_id).await?
+            }
+        };
+        Ok(to_int(total)?)
     }
 }

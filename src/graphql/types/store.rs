@@ -1,10 +1,21 @@
 //! `Store`, its edge and its connection.
 
-use async_graphql::{ID, Object, SimpleObject};
+use async_graphql::{Context, ID, Object, Result};
 
 use crate::{
-    db::models::store as model,
-    graphql::{ids::NodeId, pagination::PageInfo},
+    db::models::{store as model, transaction::LedgerOwner},
+    graphql::{
+        conn,
+        ids::NodeId,
+        loaders,
+        loaders::{LedgerPageKey, StoreStockCountKey, StoreStocksKey},
+        pagination::{self, Edge, Page, PageInfo, to_int},
+        types::{
+            filters::StockFilter,
+            stock::{Stock, StockConnection, StockTotal},
+            transaction::{InventoryTransactionConnection, TransactionType},
+        },
+    },
 };
 
 /// A shop or warehouse that holds stock.
@@ -27,26 +38,86 @@ impl Store {
     async fn name(&self) -> &str {
         &self.0.name
     }
+
+    /// Stock rows of this store in product-SKU order.
+    async fn stocks(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<StockFilter>,
+    ) -> Result<StockConnection> {
+        let filter = StockFilter::parse(filter)?;
+        let key = StoreStocksKey {
+            store_id: self.0.id,
+            filter: filter.clone(),
+            page: pagination::keyset(first, after, last, before)?,
+        };
+        let rows = loaders(ctx)
+            .load_one(key.clone())
+            .await?
+            .unwrap_or_default();
+        Ok(StockConnection {
+            page: pagination::page(rows, &key.page, |r| r.sku.clone(), |r| Stock(r.stock)),
+            total: StockTotal::Store(StoreStockCountKey {
+                store_id: self.0.id,
+                filter,
+            }),
+        })
+    }
+
+    /// Newest first.
+    async fn transactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(name = "type")] kind: Option<TransactionType>,
+    ) -> Result<InventoryTransactionConnection> {
+        let key = LedgerPageKey {
+            owner: LedgerOwner::Store,
+            id: self.0.id,
+            kind: kind.map(|k| k.as_str().to_string()),
+            page: pagination::forward(first, after)?,
+        };
+        let rows = loaders(ctx)
+            .load_one(key.clone())
+            .await?
+            .unwrap_or_default();
+        Ok(InventoryTransactionConnection::from_rows(rows, &key.page))
+    }
 }
 
 /// An edge of a store connection.
-#[derive(SimpleObject)]
-pub struct StoreEdge {
-    /// Where this edge is, for `after`.
-    pub cursor: String,
-    /// The store.
-    pub node: Store,
+pub type StoreEdge = Edge<Store>;
+
+/// A page of stores, by code.
+pub struct StoreConnection {
+    /// The page.
+    pub page: Page<Store>,
 }
 
-/// A page of stores.
-#[derive(SimpleObject)]
-pub struct StoreConnection {
+#[Object]
+impl StoreConnection {
     /// The page's edges.
-    pub edges: Vec<StoreEdge>,
+    async fn edges(&self) -> &[StoreEdge] {
+        &self.page.edges
+    }
+
     /// The page's stores.
-    pub nodes: Vec<Store>,
+    async fn nodes(&self) -> Vec<Store> {
+        self.page.nodes()
+    }
+
     /// Where the page is.
-    pub page_info: PageInfo,
+    async fn page_info(&self) -> &PageInfo {
+        &self.page.page_info
+    }
+
     /// How many stores there are.
-    pub total_count: i64,
+    async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
+        Ok(to_int(model::count(&mut *conn(ctx).await?).await?)?)
+    }
 }

@@ -1,6 +1,11 @@
 //! `InventoryTransaction`: a row of the ledger.
 
 use async_graphql::{Context, Enum, ID, Object, Result};
+
+use crate::{
+    db::models::{page::Keyset, transaction::TransactionCursor},
+    graphql::pagination::{self, Edge, Page, PageInfo},
+};
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -124,5 +129,45 @@ impl InventoryTransaction {
     /// When recorded.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
+    }
+}
+
+/// An edge of a ledger connection.
+pub type InventoryTransactionEdge = Edge<InventoryTransaction>;
+
+/// A page of the ledger, newest first. No `totalCount` on purpose: counting millions of
+/// ledger rows per page is not free.
+pub struct InventoryTransactionConnection {
+    /// The page.
+    pub page: Page<InventoryTransaction>,
+}
+
+impl InventoryTransactionConnection {
+    /// The page of the rows a model read for `ks`.
+    pub fn from_rows(
+        rows: Vec<model::InventoryTransaction>,
+        ks: &Keyset<TransactionCursor>,
+    ) -> Self {
+        Self {
+            page: pagination::page(rows, ks, |r| (r.created_at, r.id), InventoryTransaction),
+        }
+    }
+}
+
+#[Object]
+impl InventoryTransactionConnection {
+    /// The page's edges.
+    async fn edges(&self) -> &[InventoryTransactionEdge] {
+        &self.page.edges
+    }
+
+    /// The page's ledger rows.
+    async fn nodes(&self) -> Vec<InventoryTransaction> {
+        self.page.nodes()
+    }
+
+    /// Where the page is.
+    async fn page_info(&self) -> &PageInfo {
+        &self.page.page_info
     }
 }

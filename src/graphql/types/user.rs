@@ -1,8 +1,12 @@
 //! `User`: a person (or system) with a role.
 
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object, Result};
 
-use crate::{db::models::user as model, domain::role::Role, graphql::ids::NodeId};
+use crate::{
+    db::models::user as model,
+    domain::role::Role,
+    graphql::{ids::NodeId, loaders, loaders::UserStoresKey, types::store::Store},
+};
 
 /// A user of the service.
 #[derive(Clone)]
@@ -28,5 +32,16 @@ impl User {
     /// The user's role.
     async fn role(&self) -> Role {
         self.0.role()
+    }
+
+    /// Stores a STAFF user may move stock in; empty means all stores.
+    async fn stores(&self, ctx: &Context<'_>) -> Result<Vec<Store>> {
+        Ok(loaders(ctx)
+            .load_one(UserStoresKey(self.0.id))
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Store)
+            .collect())
     }
 }
