@@ -86,6 +86,11 @@ async fn run_on(
         .context("cannot prepare the database (check DATABASE_URL: is it reachable, and may this user create tables?)")?;
     tracing::info!(applied, "migrations are current");
     let pool = db::pool::build(url, db)?;
+    // Expired idempotency keys go in small batches, off the request path.
+    db::models::idempotency::spawn_cleanup(
+        pool.clone(),
+        settings.limits.idempotency_retention_hours,
+    );
     if embedded {
         let mut conn = pool
             .get()

@@ -30,7 +30,9 @@ fn check_burst(
 ) -> Result<(), String> {
     let expected = usize::try_from(stock).unwrap();
     if succeeded != expected {
-        return Err(format!("{succeeded} outbounds succeeded, expected {expected}"));
+        return Err(format!(
+            "{succeeded} outbounds succeeded, expected {expected}"
+        ));
     }
     if final_stock != 0 {
         return Err(format!("final stock {final_stock}, expected 0"));
@@ -134,7 +136,10 @@ async fn the_burst_assertion_catches_a_naive_read_then_write_outbound() {
         verdict.is_err(),
         "the naive version oversold nothing this time ({ok} sold); the check must be able to fail"
     );
-    assert!(ok > usize::try_from(BURST_STOCK).unwrap(), "it oversold: {ok} sold of 50");
+    assert!(
+        ok > usize::try_from(BURST_STOCK).unwrap(),
+        "it oversold: {ok} sold of 50"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -160,7 +165,8 @@ async fn a_random_mix_of_movements_and_transfers_between_three_stores_stays_cons
                 let q = i64::try_from(1 + next(8)).unwrap();
                 let a = usize::try_from(next(3)).unwrap();
                 let b = (a + 1 + usize::try_from(next(2)).unwrap()) % 3;
-                let input = json!({"productId": f.product_id, "storeId": f.store_ids[a], "quantity": q});
+                let input =
+                    json!({"productId": f.product_id, "storeId": f.store_ids[a], "quantity": q});
                 let body = match next(3) {
                     0 => movement(&app, &f.admin, true, input).await,
                     1 => movement(&app, &f.admin, false, input).await,
@@ -191,7 +197,11 @@ async fn a_random_mix_of_movements_and_transfers_between_three_stores_stays_cons
             done
         })
     });
-    let done: usize = join_all(workers).await.into_iter().map(Result::unwrap).sum();
+    let done: usize = join_all(workers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .sum();
     assert!(done > 50, "only {done} requests ran");
     let db = sql(&app.db_url).await;
     let total: i64 = db

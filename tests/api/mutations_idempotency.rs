@@ -24,7 +24,8 @@ async fn a_sequential_replay_returns_the_first_result_and_records_nothing() {
     movement(&app, &f.admin, false, other).await;
     let again = movement(&app, &f.admin, false, input).await;
     assert_eq!(
-        first["data"]["recordOutbound"]["transaction"], again["data"]["recordOutbound"]["transaction"],
+        first["data"]["recordOutbound"]["transaction"],
+        again["data"]["recordOutbound"]["transaction"],
         "{first} {again}"
     );
     assert_eq!(again["data"]["recordOutbound"]["newStock"], 7);
@@ -43,7 +44,11 @@ async fn the_same_key_with_another_input_or_mutation_is_a_conflict() {
     let body = movement(&app, &f.admin, false, other_note).await;
     assert_eq!(error_code(&body), Some("CONFLICT"), "{body}");
     let body = movement(&app, &f.admin, true, base.clone()).await;
-    assert_eq!(error_code(&body), Some("CONFLICT"), "another mutation: {body}");
+    assert_eq!(
+        error_code(&body),
+        Some("CONFLICT"),
+        "another mutation: {body}"
+    );
     // Keys are scoped to the user: another user's same key is a new movement.
     let staff = app.user_token("staff", Role::Staff, &[]).await;
     let body = movement(&app, &staff, false, base).await;
@@ -70,9 +75,16 @@ async fn fifty_concurrent_replays_of_one_key_record_exactly_one_movement() {
             b["data"]["recordOutbound"]["transaction"]["id"].clone()
         })
         .collect();
-    assert!(ids.iter().all(|id| *id == ids[0]), "one transaction id for all");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "one transaction id for all"
+    );
     assert_eq!(
-        ledger_count(&app.db_url, &format!("store_id = {} AND user_id IS NOT NULL", f.stores[1])).await,
+        ledger_count(
+            &app.db_url,
+            &format!("store_id = {} AND user_id IS NOT NULL", f.stores[1])
+        )
+        .await,
         1
     );
     assert!(reconciliation_errors(&app.db_url).await.is_empty());
@@ -96,9 +108,24 @@ async fn keys_older_than_the_retention_are_deleted_in_batches() {
     .unwrap();
     let mut conn = app.pool.get().await.unwrap();
     let retention = std::time::Duration::from_secs(24 * 3600);
-    assert_eq!(idempotency::delete_expired(&mut conn, retention, 1).await.unwrap(), 1);
-    assert_eq!(idempotency::delete_expired(&mut conn, retention, 10).await.unwrap(), 1);
-    assert_eq!(idempotency::delete_expired(&mut conn, retention, 10).await.unwrap(), 0);
+    assert_eq!(
+        idempotency::delete_expired(&mut conn, retention, 1)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        idempotency::delete_expired(&mut conn, retention, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        idempotency::delete_expired(&mut conn, retention, 10)
+            .await
+            .unwrap(),
+        0
+    );
     let left: i64 = db
         .query_one("SELECT count(*) FROM idempotency_keys", &[])
         .await

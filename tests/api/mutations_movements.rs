@@ -7,8 +7,8 @@ use stockroom::domain::role::Role;
 use crate::{
     helpers::{TestApp, error_code},
     mutations_support::{
-        dump, fixture, ledger_count, movement, product_gid, reconciliation_errors, sql,
-        store_gid, stock_of, transfer,
+        dump, fixture, ledger_count, movement, product_gid, reconciliation_errors, sql, stock_of,
+        store_gid, transfer,
     },
 };
 
@@ -39,7 +39,10 @@ async fn inbound_on_a_new_pair_creates_the_row_with_reorder_point_zero() {
             json!({"p": f.product_id, "s": f.store_ids[0]}),
         )
         .await;
-    assert_eq!(stock["data"]["stock"]["id"], p["stock"]["id"], "one id everywhere");
+    assert_eq!(
+        stock["data"]["stock"]["id"], p["stock"]["id"],
+        "one id everywhere"
+    );
     assert!(reconciliation_errors(&app.db_url).await.is_empty());
 }
 
@@ -107,10 +110,17 @@ async fn adjustment_records_the_difference_and_nothing_when_the_count_matches() 
     );
     assert_eq!(p["newStock"], 8);
     let body = app.graphql_as(&f.admin, q, input(8)).await;
-    assert_eq!(body["data"]["adjustStock"]["transaction"], Value::Null, "{body}");
+    assert_eq!(
+        body["data"]["adjustStock"]["transaction"],
+        Value::Null,
+        "{body}"
+    );
     assert_eq!(body["data"]["adjustStock"]["newStock"], 8);
     let body = app.graphql_as(&f.admin, q, input(15)).await;
-    assert_eq!(body["data"]["adjustStock"]["transaction"]["quantity"], 7, "{body}");
+    assert_eq!(
+        body["data"]["adjustStock"]["transaction"]["quantity"], 7,
+        "{body}"
+    );
     assert_eq!(ledger_count(&app.db_url, "type = 'ADJUSTMENT'").await, 2);
     assert!(reconciliation_errors(&app.db_url).await.is_empty());
 }
@@ -152,7 +162,11 @@ async fn refused(app: &TestApp, token: &str, query: &str, vars: Value, code: &st
     let before = dump(&app.db_url).await;
     let body = app.graphql_as(token, query, vars).await;
     assert_eq!(error_code(&body), Some(code), "{body}");
-    assert_eq!(dump(&app.db_url).await, before, "a refusal changed data: {body}");
+    assert_eq!(
+        dump(&app.db_url).await,
+        before,
+        "a refusal changed data: {body}"
+    );
     body
 }
 
@@ -160,11 +174,10 @@ async fn refused(app: &TestApp, token: &str, query: &str, vars: Value, code: &st
 async fn every_refusal_leaves_stock_ledger_and_keys_byte_for_byte_unchanged() {
     let app = TestApp::spawn().await;
     let f = fixture(&app, 10).await;
-    let staff_a = app
-        .user_token("staff-a", Role::Staff, &[f.stores[0]])
-        .await;
+    let staff_a = app.user_token("staff-a", Role::Staff, &[f.stores[0]]).await;
     let viewer = app.user_token("viewer", Role::Viewer, &[]).await;
-    let out = "mutation($input: StockMovementInput!) { recordOutbound(input: $input) { newStock } }";
+    let out =
+        "mutation($input: StockMovementInput!) { recordOutbound(input: $input) { newStock } }";
     let inb = "mutation($input: StockMovementInput!) { recordInbound(input: $input) { newStock } }";
     let mv = |q: Value| json!({"input": {"productId": f.product_id, "storeId": f.store_ids[0], "quantity": q}});
 
@@ -219,14 +232,24 @@ async fn every_refusal_leaves_stock_ledger_and_keys_byte_for_byte_unchanged() {
         "INSUFFICIENT_STOCK",
     )
     .await;
-    assert_eq!(body["errors"][0]["extensions"]["field"], "input.lines.2.quantity");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"],
+        "input.lines.2.quantity"
+    );
     assert_eq!(body["errors"][0]["extensions"]["available"], 13);
 
     // BAD_USER_INPUT: quantity <= 0, absurd quantity, wrong-type ID, same store, negative count,
     // archived product, empty key, invalid batch line.
     let body = refused(&app, &f.admin, inb, mv(json!(0)), "BAD_USER_INPUT").await;
     assert_eq!(body["errors"][0]["extensions"]["field"], "input.quantity");
-    refused(&app, &f.admin, inb, mv(json!(2_000_000_000)), "BAD_USER_INPUT").await;
+    refused(
+        &app,
+        &f.admin,
+        inb,
+        mv(json!(2_000_000_000)),
+        "BAD_USER_INPUT",
+    )
+    .await;
     let body = refused(
         &app,
         &f.admin,
@@ -255,7 +278,10 @@ async fn every_refusal_leaves_stock_ledger_and_keys_byte_for_byte_unchanged() {
         "BAD_USER_INPUT",
     )
     .await;
-    assert_eq!(body["errors"][0]["extensions"]["field"], "input.countedQuantity");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"],
+        "input.countedQuantity"
+    );
     let body = refused(
         &app,
         &f.admin,
@@ -264,7 +290,10 @@ async fn every_refusal_leaves_stock_ledger_and_keys_byte_for_byte_unchanged() {
         "BAD_USER_INPUT",
     )
     .await;
-    assert_eq!(body["errors"][0]["extensions"]["field"], "input.lines.1.quantity");
+    assert_eq!(
+        body["errors"][0]["extensions"]["field"],
+        "input.lines.1.quantity"
+    );
     db.execute("UPDATE products SET archived = true WHERE id = $1", &[&p2])
         .await
         .unwrap();

@@ -110,9 +110,14 @@ pub async fn delete_expired(
     .await?)
 }
 
-/// Starts the periodic cleanup of expired keys: every [`CLEANUP_INTERVAL`], batches of
-/// [`CLEANUP_BATCH_SIZE`] until none is left. Errors are logged and retried next round.
-pub fn spawn_cleanup(pool: DbPool, retention: Duration) -> tokio::task::JoinHandle<()> {
+/// Seconds in an hour (the retention setting is in hours).
+const SECONDS_PER_HOUR: u64 = 3600;
+
+/// Starts the periodic cleanup of keys older than `retention_hours`: every
+/// [`CLEANUP_INTERVAL`], batches of [`CLEANUP_BATCH_SIZE`] until none is left. Errors are
+/// logged and retried next round.
+pub fn spawn_cleanup(pool: DbPool, retention_hours: u64) -> tokio::task::JoinHandle<()> {
+    let retention = Duration::from_secs(retention_hours.saturating_mul(SECONDS_PER_HOUR));
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CLEANUP_INTERVAL);
         loop {
