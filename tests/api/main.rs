@@ -4,6 +4,7 @@
 
 mod auth_access;
 mod auth_cli;
+mod auth_roles;
 mod contract;
 mod foundation;
 mod helpers;
