@@ -364,7 +364,7 @@ impl Call<'_> {
             Ok(viewer) => viewer,
             Err(err) => {
                 let code = err.code();
-                let err = self.finish_error(guard::from_app(err), true);
+                let err = finish_error(guard::from_app(err), true, &self.request_id);
                 metrics::record("none", code, self.started.elapsed().as_secs_f64());
                 let body = json!({ "errors": [err] });
                 return self.respond(StatusCode::OK, &body, None);
@@ -439,32 +439,12 @@ impl Call<'_> {
         if self.get {
             request = request.data(HttpGet);
         }
-        let timeout = Duration::from_millis(self.state.settings.limits.request_timeout_ms);
         let schema = self.state.schema.clone();
-        let run = AssertUnwindSafe(async move { schema.execute(request).await }).catch_unwind();
-        let mut panicked = false;
-        let response = match tokio::time::timeout(timeout, run).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(_)) => {
-                panicked = true;
-                tracing::error!("a resolver panicked");
-                Response::from_errors(vec![guard::from_app(AppError::internal(anyhow::anyhow!(
-                    "a resolver panicked"
-                )))])
-            }
-            Err(_) => {
-                let ms = self.state.settings.limits.request_timeout_ms;
-                let mut err = ServerError::new(
-                    format!("the operation took longer than the limit of {ms} ms"),
-                    None,
-                );
-                let mut ext = ErrorExtensionValues::default();
-                ext.set("code", code::SERVICE_UNAVAILABLE);
-                ext.set("limit", ms);
-                err.extensions = Some(ext);
-                Response::from_errors(vec![err])
-            }
-        };
+        let (response, panicked) = guarded(
+            async move { schema.execute(request).await },
+            self.state.settings.limits.request_timeout_ms,
+        )
+        .await;
         let outcome = self.outcome(response, probe.operation_type(), panicked);
         let op = match outcome.operation_type {
             Some(OperationType::Query) => "query",
@@ -486,7 +466,7 @@ impl Call<'_> {
         let no_data = matches!(response.data, ConstValue::Null);
         let errors: Vec<ServerError> = std::mem::take(&mut response.errors)
             .into_iter()
-            .map(|e| self.finish_error(e, no_data))
+            .map(|e| finish_error(e, no_data, &self.request_id))
             .collect();
         let codes: Vec<String> = errors
             .iter()
@@ -533,41 +513,69 @@ impl Call<'_> {
             panicked,
         }
     }
+}
 
-    /// Gives an error without a code its code; an internal one loses its text and gains the
-    /// request id (its cause is in the log under that id).
-    fn finish_error(&self, mut err: ServerError, no_data: bool) -> ServerError {
-        if !guard::has_code(&err) {
-            let code = if no_data && err.path.is_empty() {
-                // async-graphql's own request errors (unknown operation name, …).
-                code::GRAPHQL_VALIDATION_FAILED
-            } else if err.message.starts_with("Failed to parse")
-                || err.message.starts_with("Invalid value")
-            {
-                code::BAD_USER_INPUT
-            } else {
-                tracing::error!(message = %err.message, path = ?err.path, "error without a code");
-                code::INTERNAL_SERVER_ERROR
-            };
-            err.extensions
-                .get_or_insert_with(Default::default)
-                .set("code", code);
+/// Gives an error without a code its code; an internal one loses its text and gains the
+/// request id (its cause is in the log under that id).
+fn finish_error(mut err: ServerError, no_data: bool, request_id: &str) -> ServerError {
+    if !guard::has_code(&err) {
+        let code = if no_data && err.path.is_empty() {
+            // async-graphql's own request errors (unknown operation name, …).
+            code::GRAPHQL_VALIDATION_FAILED
+        } else if err.message.starts_with("Failed to parse")
+            || err.message.starts_with("Invalid value")
+        {
+            code::BAD_USER_INPUT
+        } else {
+            tracing::error!(message = %err.message, path = ?err.path, "error without a code");
+            code::INTERNAL_SERVER_ERROR
+        };
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
+    }
+    let internal = err
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .is_some_and(|c| *c == ConstValue::from(code::INTERNAL_SERVER_ERROR));
+    if internal {
+        err.message = format!(
+            "internal server error (request id {}); the details are in the server log",
+            request_id
+        );
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", request_id);
+    }
+    err
+}
+
+/// Runs an operation under the time limit, turning a panic into an INTERNAL_SERVER_ERROR
+/// (the server and the other operations carry on). Returns whether it panicked.
+async fn guarded(
+    run: impl std::future::Future<Output = Response>,
+    timeout_ms: u64,
+) -> (Response, bool) {
+    let run = AssertUnwindSafe(run).catch_unwind();
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), run).await {
+        Ok(Ok(response)) => (response, false),
+        Ok(Err(_)) => {
+            tracing::error!("a resolver panicked");
+            let err = guard::from_app(AppError::internal(anyhow::anyhow!("a resolver panicked")));
+            (Response::from_errors(vec![err]), true)
         }
-        let internal = err
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .is_some_and(|c| *c == ConstValue::from(code::INTERNAL_SERVER_ERROR));
-        if internal {
-            err.message = format!(
-                "internal server error (request id {}); the details are in the server log",
-                self.request_id
+        Err(_) => {
+            let mut err = ServerError::new(
+                format!("the operation took longer than the limit of {timeout_ms} ms"),
+                None,
             );
-            err.extensions
-                .get_or_insert_with(Default::default)
-                .set("requestId", self.request_id.as_str());
+            let mut ext = ErrorExtensionValues::default();
+            ext.set("code", code::SERVICE_UNAVAILABLE);
+            ext.set("limit", timeout_ms);
+            err.extensions = Some(ext);
+            (Response::from_errors(vec![err]), false)
         }
-        err
     }
 }
 
@@ -588,4 +596,123 @@ pub async fn sdl(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         state.schema.sdl(),
     )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn code_of(err: &ServerError) -> Option<ConstValue> {
+        err.extensions.as_ref()?.get("code").cloned()
+    }
+
+    #[test]
+    fn an_error_without_a_code_during_execution_is_masked_as_internal_with_the_request_id() {
+        let mut err = ServerError::new(
+            "relation \"products\" does not exist (SQLSTATE 42P01)",
+            None,
+        );
+        err.path = vec![async_graphql::PathSegment::Field("products".into())];
+        let err = finish_error(err, false, "req-1");
+        assert_eq!(
+            code_of(&err),
+            Some(ConstValue::from("INTERNAL_SERVER_ERROR"))
+        );
+        assert!(!err.message.contains("SQLSTATE"), "{}", err.message);
+        assert!(err.message.contains("req-1"));
+        let ext = err.extensions.unwrap();
+        assert_eq!(ext.get("requestId"), Some(&ConstValue::from("req-1")));
+    }
+
+    #[test]
+    fn an_internal_app_error_keeps_no_cause_and_gains_the_request_id() {
+        let err = guard::from_app(AppError::internal(anyhow::anyhow!(
+            "duplicate key value violates unique constraint \"users_pkey\""
+        )));
+        let err = finish_error(err, false, "req-2");
+        assert!(!err.message.contains("duplicate"), "{}", err.message);
+        assert_eq!(
+            err.extensions.unwrap().get("requestId"),
+            Some(&ConstValue::from("req-2"))
+        );
+    }
+
+    #[test]
+    fn input_coercion_errors_are_bad_user_input_and_request_level_ones_validation_failures() {
+        let mut err = ServerError::new("Failed to parse \"Int\": only integers", None);
+        err.path = vec![async_graphql::PathSegment::Field("products".into())];
+        assert_eq!(
+            code_of(&finish_error(err, false, "r")),
+            Some(ConstValue::from("BAD_USER_INPUT"))
+        );
+        let err = ServerError::new("Unknown operation named \"B\"", None);
+        assert_eq!(
+            code_of(&finish_error(err, true, "r")),
+            Some(ConstValue::from("GRAPHQL_VALIDATION_FAILED"))
+        );
+    }
+
+    #[test]
+    fn a_coded_error_keeps_its_code_and_message() {
+        let err = guard::from_app(AppError::bad_input("first", "`first` must be at most 100"));
+        let err = finish_error(err, false, "r");
+        assert_eq!(code_of(&err), Some(ConstValue::from("BAD_USER_INPUT")));
+        assert_eq!(err.message, "`first` must be at most 100");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_operation_becomes_an_internal_error_and_a_slow_one_times_out() {
+        let (res, panicked) = guarded(
+            async {
+                if code_of(&ServerError::new("x", None)).is_none() {
+                    panic!("resolver bug: SELECT secret FROM t");
+                }
+                Response::new(ConstValue::Null)
+            },
+            1000,
+        )
+        .await;
+        assert!(panicked);
+        let err = finish_error(res.errors[0].clone(), true, "r");
+        assert_eq!(
+            code_of(&err),
+            Some(ConstValue::from("INTERNAL_SERVER_ERROR"))
+        );
+        assert!(!err.message.contains("SELECT"));
+
+        let (res, panicked) = guarded(
+            async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Response::new(ConstValue::Null)
+            },
+            50,
+        )
+        .await;
+        assert!(!panicked);
+        assert_eq!(
+            code_of(&res.errors[0]),
+            Some(ConstValue::from("SERVICE_UNAVAILABLE"))
+        );
+    }
+
+    #[test]
+    fn accept_headers_choose_the_response_media_type() {
+        let with = |accept: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+            negotiate(&h)
+        };
+        assert_eq!(negotiate(&HeaderMap::new()), Some(Media::Json));
+        assert_eq!(with("*/*"), Some(Media::Json));
+        assert_eq!(
+            with("application/graphql-response+json, application/json;q=0.9"),
+            Some(Media::GraphqlResponse)
+        );
+        assert_eq!(
+            with("application/graphql-response+json;q=0, application/json"),
+            Some(Media::Json)
+        );
+        assert_eq!(with("text/csv"), None);
+    }
 }
