@@ -18,6 +18,7 @@ use crate::{
     },
     domain::role::Role,
     embedded_pg::{EmbeddedPgError, EmbeddedPostgres, StartOptions},
+    seed,
 };
 
 /// `stockroom user …`.
@@ -70,6 +71,10 @@ struct Database {
 impl Database {
     async fn open(db: &DbSettings) -> anyhow::Result<Self> {
         if let Some(url) = &db.database_url {
+            // Like `serve`, bring the schema up to date first.
+            migrations::run(url)
+                .await
+                .context("cannot prepare the database (check DATABASE_URL)")?;
             let conn = AsyncPgConnection::establish(url)
                 .await
                 .context("cannot connect to DATABASE_URL")?;
@@ -97,7 +102,14 @@ impl Database {
                 db.data_dir.display()
             )
         })?;
-        Ok(Self { conn, embedded })
+        let mut database = Self { conn, embedded };
+        // The embedded default's first run, as `serve` does it: the demo catalogue and the
+        // `admin` user (so a user created before the first `serve` does not prevent them).
+        if let Some(admin_token) = seed::seed_if_empty(&mut database.conn).await.map_err(err)? {
+            println!("First run: seeded a demo catalogue and created the user `admin`.");
+            println!("Admin token (shown once, keep it): {admin_token}");
+        }
+        Ok(database)
     }
 
     fn close(self) {
