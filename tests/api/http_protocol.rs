@@ -369,3 +369,70 @@ async fn an_unacceptable_accept_header_is_refused_with_406() {
     .await;
     assert_eq!(res.status, 406);
 }
+
+#[tokio::test]
+async fn graphql_upgrades_to_graphql_transport_ws_and_applies_the_limits_there_too() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let mut req = format!("ws://{}/graphql", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    let ack = read_text(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack");
+
+    let sub =
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "{ viewer { username } }"}});
+    socket.send(Message::text(sub.to_string())).await.unwrap();
+    let msg = read_text(&mut socket).await;
+    assert_eq!(
+        msg["payload"]["data"]["viewer"]["username"], "test-admin",
+        "{msg}"
+    );
+
+    let aliases: String = (0..60).map(|i| format!("a{i}: __typename ")).collect();
+    let sub =
+        json!({"id": "2", "type": "subscribe", "payload": {"query": format!("{{ {aliases} }}")}});
+    socket.send(Message::text(sub.to_string())).await.unwrap();
+    let mut msg = read_text(&mut socket).await;
+    while msg["id"] != "2" {
+        msg = read_text(&mut socket).await;
+    }
+    let errors = if msg["type"] == "error" {
+        msg["payload"].clone()
+    } else {
+        msg["payload"]["errors"].clone()
+    };
+    assert_eq!(
+        errors[0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{msg}"
+    );
+}
+
+async fn read_text(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Value {
+    use futures::StreamExt;
+    loop {
+        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
