@@ -112,6 +112,10 @@ pub struct Limits {
     #[arg(long, env = "STOCKROOM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
+    /// Most lexical tokens in one document (names, values and punctuation).
+    #[arg(long, env = "STOCKROOM_MAX_TOKENS", default_value_t = 15_000)]
+    pub max_tokens: usize,
+
     /// Most directives in one document.
     #[arg(long, env = "STOCKROOM_MAX_DIRECTIVES", default_value_t = 50)]
     pub max_directives: usize,
@@ -144,6 +148,7 @@ impl Default for Limits {
             max_body_bytes: 1_048_576,
             request_timeout_ms: 30_000,
             max_directives: 50,
+            max_tokens: 15_000,
             apq_cache_size: 1000,
             get_max_age_seconds: 5,
             idempotency_retention_hours: 24,

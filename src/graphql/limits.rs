@@ -159,13 +159,17 @@ fn too_complex(what: &str, limit: usize) -> AppError {
     }
 }
 
-/// Refuses a query text whose brackets nest deeper than the depth limit allows, before it is
-/// parsed (so a hostile document cannot make the parser recurse deeply).
+/// Refuses, before parsing, a query text with more lexical tokens than allowed or whose
+/// brackets nest deeper than the depth limit allows (so a hostile document can make the parser
+/// neither work long nor recurse deeply).
 pub fn check_text(query: &str, limits: &Limits) -> Result<(), AppError> {
     // Each level of fields can add a selection set, an argument list and a nested value.
     let bound = limits.max_depth.saturating_mul(3).saturating_add(10);
     let mut depth = 0usize;
+    let mut tokens = 0usize;
     let mut in_string = false;
+    let mut in_comment = false;
+    let mut in_word = false;
     let mut escaped = false;
     for b in query.bytes() {
         if in_string {
@@ -177,16 +181,37 @@ pub fn check_text(query: &str, limits: &Limits) -> Result<(), AppError> {
             }
             continue;
         }
+        if in_comment {
+            in_comment = !matches!(b, b'\n' | b'\r');
+            continue;
+        }
+        let word = b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+' | b'.');
+        if word && !in_word {
+            tokens += 1;
+        }
+        in_word = word;
         match b {
-            b'"' => in_string = true,
+            b'#' => in_comment = true,
+            b'"' => {
+                in_string = true;
+                tokens += 1;
+            }
             b'{' | b'(' | b'[' => {
+                tokens += 1;
                 depth += 1;
                 if depth > bound {
                     return Err(too_complex("depth", limits.max_depth));
                 }
             }
-            b'}' | b')' | b']' => depth = depth.saturating_sub(1),
+            b'}' | b')' | b']' => {
+                tokens += 1;
+                depth = depth.saturating_sub(1);
+            }
+            b':' | b'=' | b'@' | b'$' | b'!' | b'|' | b'&' => tokens += 1,
             _ => {}
+        }
+        if tokens > limits.max_tokens {
+            return Err(too_complex("token", limits.max_tokens));
         }
     }
     Ok(())

@@ -88,6 +88,23 @@ async fn too_many_directives_are_refused() {
 }
 
 #[tokio::test]
+async fn a_document_of_too_many_tokens_is_refused_before_it_is_parsed() {
+    let app = app_without_database().await;
+    let fields = "__typename ".repeat(20_000);
+    refused(&app, &format!("{{ {fields} }}"), 15_000).await;
+    // Comments and strings do not count against the limit.
+    let comment = format!("# {}\n", "x y z ".repeat(20_000));
+    let res = post_json(
+        &app,
+        None,
+        None,
+        &json!({ "query": format!("{comment}{{ __typename }}") }),
+    )
+    .await;
+    assert_eq!(res.body["data"]["__typename"], "Query", "{}", res.text);
+}
+
+#[tokio::test]
 async fn a_thousand_operation_batch_is_refused_with_400() {
     let app = app_without_database().await;
     let batch: Vec<Value> = (0..1000)
