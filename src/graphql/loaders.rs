@@ -39,7 +39,7 @@ pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 /// How long a loader gathers keys before it queries. async-graphql's default (1 ms) is
 /// shorter than it takes a debug build to resolve a page of 100 rows whose children ask for
 /// keys, which splits one wave into two queries; a few milliseconds keeps a wave whole.
-const BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(5);
+const BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Builds the loaders of one request (or of one subscription), with the cache off: a
 /// mutation must see what the previous mutation of its document wrote, and a subscription

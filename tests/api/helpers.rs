@@ -262,3 +262,97 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Counts the SQL statements the connections of a pool send, leaving out each connection's
+/// setup (`SET ...`) and pool pings (`SELECT 1`).
+#[derive(Clone, Default)]
+pub struct QueryCounter(
+    pub std::sync::Arc<AtomicUsize>,
+    pub std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+);
+
+impl QueryCounter {
+    /// The statements counted so far, as text (the first 120 characters of each).
+    pub fn log(&self) -> Vec<String> {
+        self.1.lock().unwrap().clone()
+    }
+
+    /// Statements counted so far.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A server pool whose connections report every statement to `counter` (diesel's per-connection
+/// instrumentation) and are recycled without a ping.
+pub fn counting_pool(db_url: &str, counter: QueryCounter) -> DbPool {
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel_async::{
+        AsyncConnection, AsyncPgConnection,
+        pooled_connection::{
+            AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod, deadpool::Pool,
+        },
+    };
+    struct Count(QueryCounter);
+    impl Instrumentation for Count {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                let text = query.to_string();
+                let text = text.trim_start();
+                if !text.starts_with("SET ") && text != "SELECT 1" {
+                    self.0.0.fetch_add(1, Ordering::SeqCst);
+                    self.0
+                        .1
+                        .lock()
+                        .unwrap()
+                        .push(text.chars().take(120).collect());
+                }
+            }
+        }
+    }
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(move |url| {
+        let url = url.to_string();
+        let counter = counter.clone();
+        Box::pin(async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.set_instrumentation(Count(counter));
+            Ok(conn)
+        })
+    });
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(db_url, config);
+    Pool::builder(manager)
+        .max_size(20)
+        .build()
+        .expect("build the counting pool")
+}
+
+impl TestApp {
+    /// Starts the service on a fresh database, its server pool counting the SQL statements it
+    /// sends (see [`counting_pool`]).
+    pub async fn spawn_counting(settings: ServeSettings) -> (Self, QueryCounter) {
+        let db_url = fresh_database().await;
+        let counter = QueryCounter::default();
+        let server_pool = counting_pool(&db_url, counter.clone());
+        let pool = db::pool::build_with(&db_url, 10, std::time::Duration::from_secs(5))
+            .expect("build the test pool");
+        let listener = app::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let state = AppState::new(server_pool, settings);
+        tokio::spawn(app::serve(listener, state, async {
+            let _ = rx.await;
+        }));
+        let app = Self {
+            base: format!("http://{addr}"),
+            addr,
+            db_url,
+            pool,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        };
+        (app, counter)
+    }
+}
