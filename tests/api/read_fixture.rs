@@ -49,15 +49,6 @@ ANALYZE;
     crate::helpers::admin_execute(&app.db_url, &sql).await;
 }
 
-/// A plain client on the test's database, for reading expectations.
-pub async fn client(app: &TestApp) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-}
-
 /// Runs a query as `token` and fails the test on any error.
 pub async fn ok(app: &TestApp, token: &str, query: &str, vars: Value) -> Value {
     let body = app.graphql_as(token, query, vars).await;
