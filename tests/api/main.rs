@@ -20,6 +20,7 @@ mod mutations_idempotency;
 mod mutations_movements;
 mod mutations_support;
 mod read_fixture;
+mod read_pagination;
 mod read_query_count;
 mod read_values;
 mod subscriptions;

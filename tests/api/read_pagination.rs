@@ -1,0 +1,304 @@
+//! Keyset pagination: walking every connection forward (`first`/`after`) and backward
+//! (`last`/`before`) yields every row exactly once in the contract's order; empty pages,
+//! exactly one page, the last page and `first: 0` say truthfully whether rows follow.
+
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::TestApp,
+    read_fixture::{LEDGER_ROWS, gid, ok, seed},
+};
+
+const N: i32 = 40;
+const PAGE: i32 = 7;
+
+fn name(p: i32) -> String {
+    format!(
+        "{} {}",
+        ["Hammer", "anvil", "Chisel", "drill"][(p % 4) as usize],
+        p % 30
+    )
+}
+
+/// Walks a connection at `path` (e.g. `products`) of `query` (which takes $first/$after or
+/// $last/$before) both ways; returns the `key` of each node forward and backward.
+async fn walk(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    vars: Value,
+    conn: impl Fn(&Value) -> Value,
+    key: impl Fn(&Value) -> String,
+    backward_too: bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut forward = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut v = vars.clone();
+        v["first"] = json!(PAGE);
+        v["after"] = json!(after);
+        let data = ok(app, token, query, v).await;
+        let c = conn(&data);
+        let nodes = c["edges"].as_array().unwrap();
+        assert!(nodes.len() <= PAGE as usize);
+        assert_eq!(c["pageInfo"]["hasPreviousPage"], after.is_some());
+        forward.extend(nodes.iter().map(|e| key(&e["node"])));
+        if c["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        assert_eq!(nodes.len(), PAGE as usize, "a page before the last is full");
+        after = c["pageInfo"]["endCursor"].as_str().map(String::from);
+        assert_eq!(c["pageInfo"]["endCursor"], nodes.last().unwrap()["cursor"]);
+    }
+    let mut backward = Vec::new();
+    if backward_too {
+        let mut before: Option<String> = None;
+        loop {
+            let mut v = vars.clone();
+            v["last"] = json!(PAGE);
+            v["before"] = json!(before);
+            let data = ok(app, token, query, v).await;
+            let c = conn(&data);
+            let nodes = c["edges"].as_array().unwrap();
+            let mut page: Vec<String> = nodes.iter().map(|e| key(&e["node"])).collect();
+            page.extend(backward);
+            backward = page;
+            if c["pageInfo"]["hasPreviousPage"] == false {
+                break;
+            }
+            before = c["pageInfo"]["startCursor"].as_str().map(String::from);
+        }
+    }
+    (forward, backward)
+}
+
+#[tokio::test]
+async fn products_walk_every_order_both_ways_and_yield_every_row_once_in_order() {
+    let app = TestApp::spawn().await;
+    seed(&app, N).await;
+    let token = app.admin_token().await;
+    let q = "query($first: Int, $after: String, $last: Int, $before: String, $o: ProductOrder, $f: ProductFilter) \
+             { products(first: $first, after: $after, last: $last, before: $before, orderBy: $o, filter: $f) \
+             { totalCount edges { cursor node { sku } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+    let live: Vec<i32> = (1..=N).filter(|p| p % 10 != 0).collect();
+    let sku = |p: &i32| format!("P-{p:03}");
+    let orders: Vec<(&str, Vec<i32>)> = vec![
+        ("SKU", {
+            let mut v = live.clone();
+            v.sort_by_key(sku);
+            v
+        }),
+        ("NAME", {
+            let mut v = live.clone();
+            v.sort_by(|a, b| (name(*a).into_bytes(), a).cmp(&(name(*b).into_bytes(), b)));
+            v
+        }),
+        ("CREATED_AT", {
+            let mut v = live.clone();
+            v.sort_by_key(|p| (p / 2, *p));
+            v
+        }),
+    ];
+    for (field, asc) in orders {
+        for direction in ["ASC", "DESC"] {
+            let mut want: Vec<String> = asc.iter().map(sku).collect();
+            if direction == "DESC" {
+                want.reverse();
+            }
+            let vars = json!({ "o": { "field": field, "direction": direction } });
+            let (fwd, bwd) = walk(
+                &app,
+                &token,
+                q,
+                vars,
+                |d| d["products"].clone(),
+                |n| n["sku"].as_str().unwrap().to_string(),
+                true,
+            )
+            .await;
+            assert_eq!(fwd, want, "{field} {direction} forward");
+            assert_eq!(bwd, want, "{field} {direction} backward");
+        }
+    }
+    // With a filter the walk stays inside it; includeArchived brings the archived rows back.
+    let (fwd, bwd) = walk(
+        &app,
+        &token,
+        q,
+        json!({ "f": { "includeArchived": true, "search": "-0" } }),
+        |d| d["products"].clone(),
+        |n| n["sku"].as_str().unwrap().to_string(),
+        true,
+    )
+    .await;
+    let want: Vec<String> = (1..=N).map(|p| sku(&p)).collect();
+    assert_eq!(fwd, want);
+    assert_eq!(bwd, want);
+}
+
+#[tokio::test]
+async fn store_stocks_low_stock_stores_and_ledgers_walk_in_their_orders() {
+    let app = TestApp::spawn().await;
+    seed(&app, N).await;
+    let token = app.admin_token().await;
+    let held = |p: i32, s: i32| (p + s) % 3 != 0;
+    let sku = |p: i32| format!("P-{p:03}");
+
+    // A store's stock rows, product-SKU order, both ways.
+    let q = "query($first: Int, $after: String, $last: Int, $before: String) { store(code: \"S2\") \
+             { stocks(first: $first, after: $after, last: $last, before: $before) { totalCount \
+             edges { cursor node { product { sku } } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } }";
+    let (fwd, bwd) = walk(
+        &app,
+        &token,
+        q,
+        json!({}),
+        |d| d["store"]["stocks"].clone(),
+        |n| n["product"]["sku"].as_str().unwrap().to_string(),
+        true,
+    )
+    .await;
+    let want: Vec<String> = (1..=N).filter(|p| held(*p, 2)).map(sku).collect();
+    assert_eq!(fwd, want);
+    assert_eq!(bwd, want);
+
+    // Low stock: store code, then SKU.
+    let q = "query($first: Int, $after: String) { lowStock(first: $first, after: $after) { \
+             edges { cursor node { store { code } product { sku } } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
+    let (fwd, _) = walk(
+        &app,
+        &token,
+        q,
+        json!({}),
+        |d| d["lowStock"].clone(),
+        |n| {
+            format!(
+                "{}/{}",
+                n["store"]["code"].as_str().unwrap(),
+                n["product"]["sku"].as_str().unwrap()
+            )
+        },
+        false,
+    )
+    .await;
+    let mut want = Vec::new();
+    for s in 1..=3 {
+        for p in (1..=N).filter(|p| held(*p, s) && p % 7 == 0) {
+            want.push(format!("S{s}/{}", sku(p)));
+        }
+    }
+    assert_eq!(fwd, want);
+
+    // A product's ledger, newest first: (created_at DESC, id DESC); ids grow with (k, store).
+    let q = "query($first: Int, $after: String) { product(sku: \"P-005\") { transactions(first: $first, after: $after) { \
+             edges { cursor node { note store { code } } } pageInfo { hasNextPage hasPreviousPage endCursor } } } }";
+    let (fwd, _) = walk(
+        &app,
+        &token,
+        q,
+        json!({}),
+        |d| d["product"]["transactions"].clone(),
+        |n| {
+            format!(
+                "{}@{}",
+                n["note"].as_str().unwrap(),
+                n["store"]["code"].as_str().unwrap()
+            )
+        },
+        false,
+    )
+    .await;
+    let mut want = Vec::new();
+    for k in (1..=LEDGER_ROWS).rev() {
+        for s in (1..=3).rev().filter(|s| held(5, *s)) {
+            want.push(format!("row {k}@S{s}"));
+        }
+    }
+    assert_eq!(fwd, want);
+
+    // The whole ledger of a store through the top-level connection, newest first, every row once.
+    let q = "query($first: Int, $after: String, $f: TransactionFilter) { transactions(first: $first, after: $after, filter: $f) { \
+             edges { cursor node { note product { sku } } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
+    let (fwd, _) = walk(
+        &app,
+        &token,
+        q,
+        json!({ "f": { "storeId": gid("Store", "3") } }),
+        |d| d["transactions"].clone(),
+        |n| {
+            format!(
+                "{}@{}",
+                n["note"].as_str().unwrap(),
+                n["product"]["sku"].as_str().unwrap()
+            )
+        },
+        false,
+    )
+    .await;
+    let mut want = Vec::new();
+    for k in (1..=LEDGER_ROWS).rev() {
+        for p in (1..=N).rev().filter(|p| held(*p, 3)) {
+            want.push(format!("row {k}@{}", sku(p)));
+        }
+    }
+    assert_eq!(fwd, want);
+
+    // Stores: exactly one page, then a last page of one.
+    let d = ok(&app, &token, "{ stores(first: 3) { totalCount nodes { code } pageInfo { hasNextPage hasPreviousPage } } }", json!({})).await;
+    assert_eq!(
+        d["stores"]["nodes"],
+        json!([{"code": "S1"}, {"code": "S2"}, {"code": "S3"}])
+    );
+    assert_eq!(
+        d["stores"]["pageInfo"],
+        json!({"hasNextPage": false, "hasPreviousPage": false})
+    );
+    let d = ok(
+        &app,
+        &token,
+        "{ stores(first: 2) { pageInfo { hasNextPage endCursor } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(d["stores"]["pageInfo"]["hasNextPage"], true);
+    let cursor = d["stores"]["pageInfo"]["endCursor"].clone();
+    let d = ok(&app, &token, "query($c: String) { stores(first: 2, after: $c) { nodes { code } pageInfo { hasNextPage hasPreviousPage } } }", json!({ "c": cursor })).await;
+    assert_eq!(d["stores"]["nodes"], json!([{"code": "S3"}]));
+    assert_eq!(
+        d["stores"]["pageInfo"],
+        json!({"hasNextPage": false, "hasPreviousPage": true})
+    );
+}
+
+#[tokio::test]
+async fn first_zero_and_empty_connections_say_truthfully_whether_rows_follow() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let q = "{ products(first: 0) { totalCount edges { cursor } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } \
+             stores { totalCount nodes { code } pageInfo { hasNextPage startCursor endCursor } } \
+             lowStock { totalCount nodes { id } } transactions { nodes { id } pageInfo { hasNextPage } } categories { name } }";
+    let d = ok(&app, &token, q, json!({})).await;
+    assert_eq!(
+        d,
+        json!({
+            "products": { "totalCount": 0, "edges": [], "pageInfo": { "hasNextPage": false, "hasPreviousPage": false, "startCursor": null, "endCursor": null } },
+            "stores": { "totalCount": 0, "nodes": [], "pageInfo": { "hasNextPage": false, "startCursor": null, "endCursor": null } },
+            "lowStock": { "totalCount": 0, "nodes": [] },
+            "transactions": { "nodes": [], "pageInfo": { "hasNextPage": false } },
+            "categories": []
+        })
+    );
+    seed(&app, 5).await;
+    let d = ok(&app, &token, "{ products(first: 0) { totalCount edges { cursor } pageInfo { hasNextPage } } \
+                               all: products(first: 4) { nodes { sku } pageInfo { hasNextPage } } \
+                               last: products(last: 0) { edges { cursor } pageInfo { hasPreviousPage } } }", json!({})).await;
+    assert_eq!(
+        d,
+        json!({
+            "products": { "totalCount": 5, "edges": [], "pageInfo": { "hasNextPage": true } },
+            "all": { "nodes": [{"sku": "P-001"}, {"sku": "P-002"}, {"sku": "P-003"}, {"sku": "P-004"}],
+                     "pageInfo": { "hasNextPage": true } },
+            "last": { "edges": [], "pageInfo": { "hasPreviousPage": true } }
+        })
+    );
+}
