@@ -35,6 +35,12 @@ enum Command {
     /// Create, list and revoke API tokens.
     #[command(subcommand)]
     Token(cli::TokenCommand),
+    /// Import a catalogue and ledger from the CSV files of DIR (one transaction).
+    Import {
+        /// Directory with categories.csv, stores.csv, users.csv, products.csv, stocks.csv,
+        /// inventory_transactions.csv (absent files are skipped).
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -82,5 +88,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schema => Ok(()),
         Command::User(command) => cli::user(&cli.db, command).await,
         Command::Token(command) => cli::token(&cli.db, command).await,
+        Command::Import { dir } => stockroom::import::cli(&cli.db, &dir).await,
     }
 }
