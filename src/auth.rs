@@ -86,3 +86,41 @@ pub async fn authenticate(conn: &mut AsyncPgConnection, header: Option<&str>) ->
         store_ids,
     })
 }
+
+/// The request's `Authorization` header, resolved to a [`Viewer`] only when an operation is
+/// about to run (after the limits passed), once per HTTP request (a batch shares it).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    header: Option<String>,
+    resolved: std::sync::Arc<tokio::sync::OnceCell<Viewer>>,
+}
+
+impl Credentials {
+    /// Credentials from a header value (`None`: anonymous).
+    pub fn new(header: Option<String>) -> Self {
+        Self {
+            header,
+            resolved: std::sync::Arc::default(),
+        }
+    }
+
+    /// Whether a token (valid or not) was sent.
+    pub fn sent(&self) -> bool {
+        self.header.is_some()
+    }
+
+    /// The caller: anonymous without a header, else the token's user (UNAUTHENTICATED when
+    /// the token is unknown, revoked or malformed).
+    pub async fn viewer(&self, pool: &crate::db::DbPool) -> AppResult<Viewer> {
+        let Some(header) = self.header.as_deref() else {
+            return Ok(Viewer::default());
+        };
+        self.resolved
+            .get_or_try_init(|| async {
+                let mut conn = pool.get().await?;
+                authenticate(&mut conn, Some(header)).await
+            })
+            .await
+            .cloned()
+    }
+}

@@ -8,7 +8,7 @@ use std::{
 };
 
 use async_graphql::{
-    ErrorExtensionValues, Request, Response, ServerError, ServerResult, ValidationResult,
+    Data, ErrorExtensionValues, Request, Response, ServerError, ServerResult, ValidationResult,
     Variables,
     extensions::{
         Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
@@ -19,8 +19,9 @@ use async_graphql::{
 use sha2::{Digest, Sha256};
 
 use crate::{
-    auth::Viewer,
+    auth::{Credentials, Viewer},
     config::Limits,
+    db::DbPool,
     error::{AppError, code},
     graphql::limits::{self, DocumentFacts, SchemaShape},
 };
@@ -289,15 +290,32 @@ impl Extension for GuardExtension {
                 METHOD_NOT_ALLOWED,
             )]);
         }
+        // Who is asking: a WebSocket session brings its Viewer (authenticated at
+        // connection_init); an HTTP request its Credentials, looked up only now, after the
+        // limits passed (a refused document costs no SQL, not even the token lookup).
+        let viewer = match (ctx.data_opt::<Viewer>(), ctx.data_opt::<Credentials>()) {
+            (Some(viewer), _) => viewer.clone(),
+            (None, Some(credentials)) => {
+                let Some(pool) = ctx.data_opt::<DbPool>() else {
+                    return Response::from_errors(vec![from_app(AppError::ServiceUnavailable)]);
+                };
+                match credentials.viewer(pool).await {
+                    Ok(viewer) => viewer,
+                    Err(err) => return Response::from_errors(vec![from_app(err)]),
+                }
+            }
+            (None, None) => Viewer::default(),
+        };
         // The read rule, for every operation: without a token only introspection, unless
         // public reads are on (the resolvers' role checks then refuse anonymous writes).
-        let anonymous = ctx.data_opt::<Viewer>().is_none_or(|v| v.user.is_none());
         let introspection_only = facts.is_some_and(|f| f.introspection_only);
-        if anonymous && !self.shared.public_read && !introspection_only {
+        if viewer.user.is_none() && !self.shared.public_read && !introspection_only {
             return Response::from_errors(vec![from_app(AppError::Unauthenticated(
                 "a bearer token is required (Authorization: Bearer <token>)".into(),
             ))]);
         }
-        next.run(ctx, operation_name).await
+        let mut data = Data::default();
+        data.insert(viewer);
+        next.run_with_data(ctx, operation_name, data).await
     }
 }

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use crate::{
     app::AppState,
-    auth::{self, Viewer},
+    auth::Credentials,
     error::{AppError, code},
     graphql::{
         guard::{self, HttpGet, Probe},
@@ -357,23 +357,20 @@ fn request_from_json(item: Json, get: bool) -> Result<Request, String> {
 }
 
 impl Call<'_> {
-    /// Authenticates the caller and runs the operations; one HTTP response for all of them.
+    /// Runs the operations; one HTTP response for all of them.
     async fn run(&self, requests: Vec<Request>, batched: bool) -> HttpResponse {
         let span = tracing::info_span!("graphql", request_id = %self.request_id);
-        let viewer = match self.viewer().instrument(span.clone()).await {
-            Ok(viewer) => viewer,
-            Err(err) => {
-                let code = err.code();
-                let err = finish_error(guard::from_app(err), true, &self.request_id);
-                metrics::record("none", code, self.started.elapsed().as_secs_f64());
-                let body = json!({ "errors": [err] });
-                return self.respond(StatusCode::OK, &body, None);
-            }
-        };
+        // The token is looked up by the guard once an operation passed the limits (and once
+        // for the whole batch).
+        let credentials = Credentials::new(
+            self.headers
+                .get(header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        );
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let outcome = self
-                .execute(request, &viewer)
+                .execute(request, &credentials)
                 .instrument(span.clone())
                 .await;
             outcomes.push(outcome);
@@ -402,7 +399,7 @@ impl Call<'_> {
             && outcome.code == "OK"
             && outcome.operation_type == Some(OperationType::Query);
         let cache = cacheable.then(|| {
-            let scope = if viewer.user.is_some() {
+            let scope = if credentials.sent() {
                 "private"
             } else {
                 "public"
@@ -417,23 +414,12 @@ impl Call<'_> {
         res
     }
 
-    async fn viewer(&self) -> Result<Viewer, AppError> {
-        let Some(value) = self.headers.get(header::AUTHORIZATION) else {
-            return Ok(Viewer::default());
-        };
-        let value = value.to_str().map_err(|_| {
-            AppError::Unauthenticated("the Authorization header is not valid text".into())
-        })?;
-        let mut conn = self.state.pool.get().await?;
-        auth::authenticate(&mut conn, Some(value)).await
-    }
-
     /// Runs one operation with its own loaders, under the timeout and a panic guard.
-    async fn execute(&self, request: Request, viewer: &Viewer) -> Outcome {
+    async fn execute(&self, request: Request, credentials: &Credentials) -> Outcome {
         let started = Instant::now();
         let probe = Probe::default();
         let mut request = request
-            .data(viewer.clone())
+            .data(credentials.clone())
             .data(loaders::for_request(self.state.pool.clone()))
             .data(probe.clone());
         if self.get {

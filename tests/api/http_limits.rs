@@ -37,6 +37,24 @@ async fn a_document_that_gets_through_the_limits_reaches_the_database() {
 }
 
 #[tokio::test]
+async fn a_refused_document_costs_no_sql_even_with_a_token_to_look_up() {
+    let app = app_without_database().await;
+    let token = Some("sr_any-token-the-server-would-have-to-look-up");
+    let aliases: String = (0..60).map(|i| format!("a{i}: __typename ")).collect();
+    let res = post_json(
+        &app,
+        token,
+        None,
+        &json!({ "query": format!("{{ {aliases} }}") }),
+    )
+    .await;
+    assert_eq!(res.code(), Some("QUERY_TOO_COMPLEX"), "{}", res.text);
+    // Control: a document within the limits makes the server look the token up.
+    let res = post_json(&app, token, None, &json!({ "query": "{ __typename }" })).await;
+    assert_eq!(res.code(), Some("SERVICE_UNAVAILABLE"), "{}", res.text);
+}
+
+#[tokio::test]
 async fn a_fifty_deep_query_is_refused_before_it_runs() {
     let app = app_without_database().await;
     let deep = format!("{}{}", "{ a ".repeat(50), "}".repeat(50));
