@@ -12,10 +12,10 @@ chmod 755 "$DATA"
 
 cargo build --release --bin stockroom --example loadgen
 
-./target/release/stockroom serve --listen "$ADDR" >"$DATA/serve.log" 2>&1 &
+unset DATABASE_URL
+STOCKROOM_DATA_DIR="$DATA" ./target/release/stockroom serve --listen "$ADDR" >"$DATA/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-export STOCKROOM_DATA_DIR="$DATA"
 for _ in $(seq 120); do grep -q "listening" "$DATA/serve.log" && break; sleep 0.5; done
 TOKEN=$(grep -o 'sr_[A-Za-z0-9_-]*' "$DATA/serve.log" | head -1)
 PSQL=(psql -q -h "$DATA/run" -p 5432 -U postgres stockroom)
