@@ -227,3 +227,62 @@ async fn a_random_mix_of_movements_and_transfers_between_three_stores_stays_cons
         .get(0);
     assert_eq!(legs, 0, "every transfer has two legs that cancel out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn opposite_transfers_at_once_never_deadlock() {
+    let app = Arc::new(TestApp::spawn().await);
+    let f = Arc::new(fixture(&app, 1000).await);
+    let bodies = join_all((0..60).map(|i| {
+        let (app, f) = (app.clone(), f.clone());
+        let (a, b) = if i % 2 == 0 { (0, 1) } else { (1, 0) };
+        tokio::spawn(async move {
+            transfer(
+                &app,
+                &f.admin,
+                json!({"productId": f.product_id, "fromStoreId": f.store_ids[a],
+                       "toStoreId": f.store_ids[b], "quantity": 1 + i % 3}),
+            )
+            .await
+        })
+    }))
+    .await;
+    for body in bodies {
+        let body = body.unwrap();
+        assert!(error_code(&body).is_none(), "{body}");
+    }
+    let total = stock_of(&app.db_url, f.product, f.stores[0]).await
+        + stock_of(&app.db_url, f.product, f.stores[1]).await;
+    assert_eq!(total, 2000);
+    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_that_hang_up_mid_request_leave_whole_movements_or_nothing() {
+    let app = Arc::new(TestApp::spawn().await);
+    let f = Arc::new(fixture(&app, 500).await);
+    let impatient = reqwest::Client::new();
+    let calls = (0..100u64).map(|i| {
+        let (app, f, client) = (app.clone(), f.clone(), impatient.clone());
+        tokio::spawn(async move {
+            let query = "mutation($input: TransferStockInput!) { transferStock(input: $input) { outbound { id } } }";
+            let vars = json!({"input": {"productId": f.product_id, "fromStoreId": f.store_ids[0],
+                                        "toStoreId": f.store_ids[1], "quantity": 1}});
+            // Give up after 1..10 ms: many requests are cut while their transaction runs.
+            let _ = client
+                .post(format!("{}/graphql", app.base))
+                .bearer_auth(&f.admin)
+                .timeout(Duration::from_millis(1 + i % 10))
+                .json(&json!({"query": query, "variables": vars}))
+                .send()
+                .await;
+        })
+    });
+    join_all(calls).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let errors = reconciliation_errors(&app.db_url).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let legs = ledger_count(&app.db_url, "reference IS NOT NULL").await;
+    assert_eq!(legs % 2, 0, "no half transfer");
+    let moved = stock_of(&app.db_url, f.product, f.stores[1]).await - 500;
+    assert_eq!(i64::from(moved) * 2, legs);
+}

@@ -133,3 +133,31 @@ async fn keys_older_than_the_retention_are_deleted_in_batches() {
         .get(0);
     assert_eq!(left, 1);
 }
+
+#[tokio::test]
+async fn transfers_and_adjustments_replay_their_first_result_too() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app, 10).await;
+    let transfer = "mutation($input: TransferStockInput!) { transferStock(input: $input) { \
+                    outbound { id } inbound { id } fromStock { quantity } } }";
+    let vars = json!({"input": {"productId": f.product_id, "fromStoreId": f.store_ids[0],
+                                "toStoreId": f.store_ids[1], "quantity": 4, "idempotencyKey": "t"}});
+    let first = app.graphql_as(&f.admin, transfer, vars.clone()).await;
+    let again = app.graphql_as(&f.admin, transfer, vars).await;
+    assert_eq!(first["data"], again["data"], "{first} {again}");
+    assert_eq!(ledger_count(&app.db_url, "reference IS NOT NULL").await, 2);
+
+    let adjust = "mutation($input: AdjustStockInput!) { adjustStock(input: $input) { \
+                  transaction { id } newStock } }";
+    let vars = json!({"input": {"productId": f.product_id, "storeId": f.store_ids[2],
+                                "countedQuantity": 10, "reason": "count", "idempotencyKey": "a"}});
+    let first = app.graphql_as(&f.admin, adjust, vars.clone()).await;
+    assert_eq!(
+        first["data"]["adjustStock"],
+        json!({"transaction": null, "newStock": 10}),
+        "{first}"
+    );
+    let again = app.graphql_as(&f.admin, adjust, vars).await;
+    assert_eq!(first["data"], again["data"], "{again}");
+    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+}
