@@ -19,6 +19,7 @@ mod mutations_crash;
 mod mutations_idempotency;
 mod mutations_movements;
 mod mutations_support;
+mod read_explain;
 mod read_fixture;
 mod read_pagination;
 mod read_query_count;

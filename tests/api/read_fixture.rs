@@ -18,6 +18,11 @@ pub const LEDGER_ROWS: i64 = 12;
 
 /// Inserts the catalogue with `n` products.
 pub async fn seed(app: &TestApp, n: i32) {
+    seed_with(app, n, LEDGER_ROWS).await;
+}
+
+/// Inserts the catalogue with `n` products and `ledger_rows` ledger rows per pair.
+pub async fn seed_with(app: &TestApp, n: i32, ledger_rows: i64) {
     let sql = format!(
         r#"
 INSERT INTO categories (id, parent_id, name) VALUES
@@ -26,7 +31,7 @@ INSERT INTO stores (id, code, name) VALUES (1, 'S1', 'Store One'), (2, 'S2', 'St
 INSERT INTO users (id, username, display_name, role) VALUES (100, 'clerk', 'Clerk Kent', 'STAFF');
 INSERT INTO user_stores (user_id, store_id) VALUES (100, 2), (100, 1);
 INSERT INTO products (id, sku, name, description, price, category_id, archived, created_at, updated_at)
-SELECT g, format('P-%s', lpad(g::text, 3, '0')),
+SELECT g, format('P-%s', lpad(g::text, greatest(3, length(g::text)), '0')),
        (ARRAY['Hammer', 'anvil', 'Chisel', 'drill'])[1 + g % 4] || ' ' || (g % 30),
        'Description ' || g, g * 1.5, (ARRAY[3, 2, 4, 5])[1 + g % 4], g % 10 = 0,
        timestamptz '2026-01-01 00:00:00+00' + (g / 2) * interval '1 hour',
@@ -36,7 +41,7 @@ INSERT INTO inventory_transactions (type, product_id, store_id, user_id, quantit
 SELECT 'INBOUND', p, s, 100, 1 + (p + s + k) % 5,
        sum(1 + (p + s + k) % 5) OVER (PARTITION BY p, s ORDER BY k),
        'row ' || k, timestamptz '2026-02-01 00:00:00+00' + k * interval '1 hour'
-FROM generate_series(1, {n}) AS p, generate_series(1, 3) AS s, generate_series(1, {LEDGER_ROWS}) AS k
+FROM generate_series(1, {n}) AS p, generate_series(1, 3) AS s, generate_series(1, {ledger_rows}) AS k
 WHERE (p + s) % 3 <> 0
 ORDER BY k, p, s;
 INSERT INTO stocks (product_id, store_id, quantity, reorder_point, updated_at)

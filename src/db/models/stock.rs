@@ -150,24 +150,19 @@ pub struct LowStockRow {
     pub stock: Stock,
 }
 
-fn low_stock_where(sql: &mut SqlBuilder, store_id: Option<i32>) {
-    sql.push(
-        " FROM stocks st JOIN stores s ON s.id = st.store_id JOIN products p ON p.id = st.product_id \
-         WHERE st.quantity <= st.reorder_point",
-    );
-    if let Some(store_id) = store_id {
-        sql.push(" AND st.store_id = ").bind(Bind::Int(store_id));
-    }
-}
-
-/// A keyset page of the rows at or below their reorder point (store code, then SKU).
+/// A keyset page of the rows at or below their reorder point (store code, then SKU). Each store
+/// is walked in SKU order through the products' SKU index (a LATERAL per store, stores in code
+/// order), so a page reads about as many rows as it returns.
 pub async fn low_stock_page(
     conn: &mut AsyncPgConnection,
     store_id: Option<i32>,
     ks: &Keyset<LowStockCursor>,
 ) -> AppResult<Vec<LowStockRow>> {
-    let mut sql = SqlBuilder::new(&format!("SELECT s.code, p.sku, {STOCK_COLUMNS}"));
-    low_stock_where(&mut sql, store_id);
+    let mut sql = SqlBuilder::new(&format!(
+        "SELECT s.code, x.* FROM stores s CROSS JOIN LATERAL (SELECT p.sku, {STOCK_COLUMNS} \
+         FROM products p JOIN stocks st ON st.product_id = p.id AND st.store_id = s.id \
+         WHERE st.quantity <= st.reorder_point"
+    ));
     keyset_range(&mut sql, ks, "(s.code, p.sku)", true, |sql, (code, sku)| {
         sql.push("(")
             .bind(Bind::Text(code.clone()))
@@ -176,7 +171,16 @@ pub async fn low_stock_page(
             .push(")");
     });
     let d = dir(ks.scan_ascending(true));
-    sql.push(&format!(" ORDER BY s.code {d}, p.sku {d} LIMIT "))
+    sql.push(&format!(" ORDER BY p.sku {d} LIMIT "))
+        .bind(Bind::BigInt(ks.fetch()))
+        .push(") x WHERE TRUE");
+    if let Some(store_id) = store_id {
+        sql.push(" AND s.id = ").bind(Bind::Int(store_id));
+    }
+    if let Some((code, _)) = &ks.after {
+        sql.push(" AND s.code >= ").bind(Bind::Text(code.clone()));
+    }
+    sql.push(&format!(" ORDER BY s.code {d}, x.sku {d} LIMIT "))
         .bind(Bind::BigInt(ks.fetch()));
     Ok(sql.build().load(conn).await?)
 }
@@ -186,8 +190,12 @@ pub async fn low_stock_count(
     conn: &mut AsyncPgConnection,
     store_id: Option<i32>,
 ) -> AppResult<i64> {
-    let mut sql = SqlBuilder::new("SELECT count(*) AS count");
-    low_stock_where(&mut sql, store_id);
+    let mut sql = SqlBuilder::new(
+        "SELECT count(*) AS count FROM stocks st WHERE st.quantity <= st.reorder_point",
+    );
+    if let Some(store_id) = store_id {
+        sql.push(" AND st.store_id = ").bind(Bind::Int(store_id));
+    }
     let row: CountRow = sql.build().get_result(conn).await?;
     Ok(row.count)
 }
