@@ -184,6 +184,18 @@ async fn suggestions_are_off_outside_dev_mode() {
 }
 
 #[tokio::test]
+async fn suggestions_come_back_in_dev_mode() {
+    let app = TestApp::spawn_with(ServeSettings {
+        dev_mode: true,
+        ..ServeSettings::default()
+    })
+    .await;
+    let res = post_json(&app, None, None, &json!({ "query": "{ __typenam }" })).await;
+    let message = res.body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("Did you mean"), "{message}");
+}
+
+#[tokio::test]
 async fn a_batch_runs_each_operation_in_order_up_to_the_limit() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
