@@ -25,10 +25,10 @@ const CHANNEL_CHUNKS: usize = 8;
 const BULK_MIN_ROWS: i64 = 50_000;
 /// Memory for hashes and sorts of the checks.
 const WORK_MEM: &str = "256MB";
-/// Memory for index builds.
-const MAINTENANCE_WORK_MEM: &str = "1GB";
 /// Buffers of the staging (temporary) tables.
 const TEMP_BUFFERS: &str = "256MB";
+/// Memory for index builds.
+const MAINTENANCE_WORK_MEM: &str = "1GB";
 /// Largest value of an `integer` id.
 const INT_ID_MAX: i64 = i32::MAX as i64;
 
@@ -400,12 +400,12 @@ async fn link_problems(
 async fn cycle_problems(client: &Client) -> Result<Vec<Problem>> {
     let sql = format!(
         "WITH RECURSIVE reach(id) AS (
-             SELECT id FROM typed_categories WHERE parent_id IS NULL
+             SELECT id FROM stockroom_import_typed_categories WHERE parent_id IS NULL
              UNION
-             SELECT c.id FROM typed_categories c JOIN reach r ON c.parent_id = r.id
+             SELECT c.id FROM stockroom_import_typed_categories c JOIN reach r ON c.parent_id = r.id
          )
          SELECT c.ln, 'parent_id'::text, 'is part of a cycle of parents (no root above this category)'
-         FROM typed_categories c
+         FROM stockroom_import_typed_categories c
          WHERE c.id NOT IN (SELECT id FROM reach)
          ORDER BY c.ln LIMIT {MAX_REPORTED}"
     );
@@ -422,7 +422,7 @@ async fn running_sum_problems(client: &Client) -> Result<Vec<Problem>> {
                     sum(quantity::bigint) OVER (
                         PARTITION BY product_id, store_id ORDER BY created_at, id
                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
-             FROM typed_inventory_transactions
+             FROM stockroom_import_typed_inventory_transactions
          ) w
          WHERE qa <> run
          ORDER BY ln LIMIT {MAX_REPORTED}"
@@ -438,9 +438,9 @@ async fn total_problems(client: &Client) -> Result<Vec<Problem>> {
                 "SELECT s.ln, g.ln, s.quantity, g.total
                  FROM (SELECT product_id AS p, store_id AS s,
                               sum(quantity)::bigint AS total, min(ln) AS ln
-                       FROM typed_inventory_transactions GROUP BY 1, 2) g
+                       FROM stockroom_import_typed_inventory_transactions GROUP BY 1, 2) g
                  FULL JOIN (SELECT ln, product_id AS p, store_id AS s,
-                                   quantity::bigint AS quantity FROM typed_stocks) s
+                                   quantity::bigint AS quantity FROM stockroom_import_typed_stocks) s
                    ON g.p = s.p AND g.s = s.s
                  WHERE g.total IS DISTINCT FROM s.quantity
                    AND NOT (g.total IS NULL AND s.quantity = 0)
@@ -622,31 +622,31 @@ async fn insert(client: &Client, spec: &'static FileSpec, offsets: &Offsets) -> 
     let sql = match spec.name {
         "categories" => format!(
             "INSERT INTO categories (id, parent_id, name)
-             SELECT {id}::int, {parent}::int, name FROM typed_categories",
+             SELECT {id}::int, {parent}::int, name FROM stockroom_import_typed_categories",
             id = key(&spec::CATEGORIES, "id"),
             parent = key(&spec::CATEGORIES, "parent_id"),
         ),
         "stores" => format!(
-            "INSERT INTO stores (id, code, name) SELECT {id}::int, code, name FROM typed_stores",
+            "INSERT INTO stores (id, code, name) SELECT {id}::int, code, name FROM stockroom_import_typed_stores",
             id = key(&spec::STORES, "id"),
         ),
         "users" => format!(
             "INSERT INTO users (id, username, display_name, role)
-             SELECT {id}::int, username, coalesce(display_name, ''), 'VIEWER' FROM typed_users",
+             SELECT {id}::int, username, coalesce(display_name, ''), 'VIEWER' FROM stockroom_import_typed_users",
             id = key(&spec::USERS, "id"),
         ),
         "products" => format!(
             "INSERT INTO products (id, sku, name, description, price, category_id, created_at, updated_at)
              SELECT {id}::int, sku, name, coalesce(description, ''), price::numeric(14, 2),
                     {cat}::int, now(), now()
-             FROM typed_products",
+             FROM stockroom_import_typed_products",
             id = key(&spec::PRODUCTS, "id"),
             cat = key(&spec::CATEGORIES, "category_id"),
         ),
         "stocks" => format!(
             "INSERT INTO stocks (product_id, store_id, quantity, reorder_point, updated_at)
              SELECT {p}::int, {s}::int, quantity, coalesce(reorder_point, 0), now()
-             FROM typed_stocks",
+             FROM stockroom_import_typed_stocks",
             p = key(&spec::PRODUCTS, "product_id"),
             s = key(&spec::STORES, "store_id"),
         ),
@@ -655,7 +655,7 @@ async fn insert(client: &Client, spec: &'static FileSpec, offsets: &Offsets) -> 
                  (id, type, product_id, store_id, user_id, quantity, quantity_after, note, reference, created_at)
              SELECT {id}, type, {p}::int, {s}::int, {u}::int, quantity, quantity_after,
                     note, reference, created_at
-             FROM typed_inventory_transactions",
+             FROM stockroom_import_typed_inventory_transactions",
             id = key(&spec::LEDGER, "id"),
             p = key(&spec::PRODUCTS, "product_id"),
             s = key(&spec::STORES, "store_id"),

@@ -55,12 +55,12 @@ pub struct FileSpec {
 impl FileSpec {
     /// The staging table's name.
     pub fn stage(&self) -> String {
-        format!("stage_{}", self.name)
+        format!("stockroom_import_stage_{}", self.name)
     }
 
     /// The typed copy of the staging table.
     pub fn typed(&self) -> String {
-        format!("typed_{}", self.name)
+        format!("stockroom_import_typed_{}", self.name)
     }
 }
 

@@ -222,6 +222,15 @@ async fn a_generated_catalogue_is_imported_whole_and_matches_the_manifest() {
         .unwrap()
         .get(0);
     assert!(fresh, "products get the import time");
+    let scratch: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'stockroom_import_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(scratch, 0, "the staging tables are gone");
 
     // Identities continue after the imported ids: new rows can be appended.
     let max_tx: i64 = db
