@@ -3,9 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TestApp, error_code};
-
-const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
+use crate::helpers::{BIN, Served, TestApp, error_code};
 
 /// Runs the binary on the app's database; returns stdout (panics on failure).
 async fn stockroom(app: &TestApp, args: &[&str]) -> String {
@@ -173,31 +171,9 @@ async fn tokens_are_created_listed_and_revoked_by_id_or_by_token() {
 
 #[tokio::test]
 async fn user_create_works_on_the_embedded_default_while_serve_holds_the_data_directory() {
-    use std::process::Stdio;
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
     let dir = crate::helpers::TempDir::new("cli-embedded");
-    let mut serve = tokio::process::Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("DATABASE_URL")
-        .env("STOCKROOM_DATA_DIR", &dir.0)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(std::time::Duration::from_secs(90), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("stockroom is listening on ") {
-                return rest.trim().to_string();
-            }
-        }
-        panic!("serve exited before listening")
-    })
-    .await
-    .expect("serve listens");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let serve = Served::embedded(&dir.0).await;
+    let base = serve.base.clone();
 
     let out = tokio::process::Command::new(BIN)
         .args(["user", "create", "late", "--role", "viewer"])
@@ -226,10 +202,5 @@ async fn user_create_works_on_the_embedded_default_while_serve_holds_the_data_di
     assert_eq!(body["data"]["viewer"]["username"], "late", "{body}");
 
     // Stop serve gracefully so it stops its PostgreSQL before the directory goes.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(serve.id().unwrap() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(60), serve.wait()).await;
+    assert!(serve.terminate().await.success());
 }

@@ -1,7 +1,7 @@
 //! The foundation: `stockroom serve` on the embedded default (first run, restart, stale pid,
 //! crash), health and readiness, the SDL, GraphiQL offline, and clear start-up errors.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use serde_json::json;
 use stockroom::{
@@ -9,75 +9,22 @@ use stockroom::{
     embedded_pg::{EmbeddedPostgres, StartOptions},
     graphql::schema,
 };
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
+use tokio::process::Command;
 
-use crate::helpers::{TempDir, TestApp, error_code};
+use crate::helpers::{BIN, Served, TempDir, TestApp, error_code};
 
-const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
-
-/// `stockroom serve` as a child process on the embedded default.
-struct Served {
-    child: Child,
-    base: String,
-    token: Option<String>,
-}
-
-impl Served {
-    async fn start(data_dir: &std::path::Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("DATABASE_URL")
-            .env("STOCKROOM_DATA_DIR", data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut token = None;
-        let base = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(t) = line.split_whitespace().find(|w| w.starts_with("sr_")) {
-                    token = Some(t.to_string());
-                }
-                if let Some(rest) = line.strip_prefix("stockroom is listening on ") {
-                    return rest.trim().to_string();
-                }
-            }
-            panic!("serve exited before listening")
-        })
+/// POSTs a query with a token to a served binary.
+async fn graphql(served: &Served, token: &str, query: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{}/graphql", served.base))
+        .bearer_auth(token)
+        .json(&json!({ "query": query }))
+        .send()
         .await
-        .expect("serve listens within 60 s");
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, base, token }
-    }
-
-    async fn graphql(&self, token: &str, query: &str) -> serde_json::Value {
-        reqwest::Client::new()
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(token)
-            .json(&json!({ "query": query }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// SIGTERM, then wait: the service and then its PostgreSQL stop cleanly.
-    async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .expect("serve stops within 60 s")
-            .unwrap()
-    }
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 const FIRST_PRODUCTS: &str = "{ products(first: 5) { totalCount edges { node { sku name } } } }";
@@ -85,18 +32,18 @@ const FIRST_PRODUCTS: &str = "{ products(first: 5) { totalCount edges { node { s
 #[tokio::test(flavor = "multi_thread")]
 async fn first_run_seeds_a_demo_catalogue_and_a_second_run_reuses_it() {
     let dir = TempDir::new("serve");
-    let served = Served::start(&dir.0).await;
+    let served = Served::embedded(&dir.0).await;
     let token = served
         .token
         .clone()
         .expect("first run prints an admin token");
-    let body = served.graphql(&token, FIRST_PRODUCTS).await;
+    let body = graphql(&served, &token, FIRST_PRODUCTS).await;
     assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
     assert_eq!(
         body["data"]["products"]["edges"].as_array().unwrap().len(),
         5
     );
-    let viewer = served.graphql(&token, "{ viewer { username role } }").await;
+    let viewer = graphql(&served, &token, "{ viewer { username role } }").await;
     assert_eq!(
         viewer["data"]["viewer"],
         json!({"username": "admin", "role": "ADMIN"})
@@ -109,12 +56,12 @@ async fn first_run_seeds_a_demo_catalogue_and_a_second_run_reuses_it() {
         "PostgreSQL was stopped with the service"
     );
 
-    let again = Served::start(&dir.0).await;
+    let again = Served::embedded(&dir.0).await;
     assert!(
         again.token.is_none(),
         "a second run creates no new admin token"
     );
-    let body = again.graphql(&token, FIRST_PRODUCTS).await;
+    let body = graphql(&again, &token, FIRST_PRODUCTS).await;
     assert_eq!(
         body["data"]["products"]["totalCount"], 50,
         "data is reused: {body}"
@@ -125,7 +72,7 @@ async fn first_run_seeds_a_demo_catalogue_and_a_second_run_reuses_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stale_postmaster_pid_or_a_crashed_run_does_not_prevent_the_next_start() {
     let dir = TempDir::new("stale");
-    let served = Served::start(&dir.0).await;
+    let served = Served::embedded(&dir.0).await;
     let token = served.token.clone().unwrap();
     assert!(served.terminate().await.success());
 
@@ -136,16 +83,16 @@ async fn a_stale_postmaster_pid_or_a_crashed_run_does_not_prevent_the_next_start
         format!("{}\n{}\n", std::process::id(), dir.0.display()),
     )
     .unwrap();
-    let served = Served::start(&dir.0).await;
-    let body = served.graphql(&token, FIRST_PRODUCTS).await;
+    let served = Served::embedded(&dir.0).await;
+    let body = graphql(&served, &token, FIRST_PRODUCTS).await;
     assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
 
     // A crash (SIGKILL) leaves PostgreSQL running; the next start takes over.
     let mut child = served.child;
     child.kill().await.unwrap();
     let _ = child.wait().await;
-    let served = Served::start(&dir.0).await;
-    let body = served.graphql(&token, FIRST_PRODUCTS).await;
+    let served = Served::embedded(&dir.0).await;
+    let body = graphql(&served, &token, FIRST_PRODUCTS).await;
     assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
     assert!(served.terminate().await.success());
 }

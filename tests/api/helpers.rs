@@ -356,3 +356,86 @@ impl TestApp {
         (app, counter)
     }
 }
+
+/// The `stockroom` binary built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
+
+/// `stockroom serve --listen 127.0.0.1:0` as a child process, once it listens.
+pub struct Served {
+    /// The child process (killed when dropped).
+    pub child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The admin token printed by a first run of the embedded default.
+    pub token: Option<String>,
+}
+
+impl Served {
+    /// Starts `serve` with these environment variables (`None` removes one) and waits until
+    /// it prints its address; stdout keeps being drained so the child never blocks.
+    pub async fn start(envs: &[(&str, Option<&str>)]) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in envs {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut token = None;
+        let base = tokio::time::timeout(std::time::Duration::from_secs(90), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(t) = line.split_whitespace().find(|w| w.starts_with("sr_")) {
+                    token = Some(t.to_string());
+                }
+                if let Some(rest) = line.strip_prefix("stockroom is listening on ") {
+                    return rest.trim().to_string();
+                }
+            }
+            panic!("serve exited before listening")
+        })
+        .await
+        .expect("serve listens within 90 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, base, token }
+    }
+
+    /// `serve` on the embedded default in `data_dir`.
+    pub async fn embedded(data_dir: &std::path::Path) -> Self {
+        let dir = data_dir.to_str().unwrap();
+        Self::start(&[("DATABASE_URL", None), ("STOCKROOM_DATA_DIR", Some(dir))]).await
+    }
+
+    /// SIGTERM, then wait: the service (and the PostgreSQL it started) stop cleanly.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id().unwrap() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(60), self.child.wait())
+            .await
+            .expect("serve stops within 60 s")
+            .unwrap()
+    }
+}
+
+/// A WebSocket to the test server.
+pub type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a `graphql-transport-ws` WebSocket on `path` (`/graphql/ws` or `/graphql`).
+pub async fn ws_connect(app: &TestApp, path: &str) -> WsStream {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}{path}", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}

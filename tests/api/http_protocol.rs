@@ -385,18 +385,11 @@ async fn an_unacceptable_accept_header_is_refused_with_406() {
 #[tokio::test]
 async fn graphql_upgrades_to_graphql_transport_ws_and_applies_the_limits_there_too() {
     use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    use tokio_tungstenite::tungstenite::Message;
 
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let mut req = format!("ws://{}/graphql", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut socket = crate::helpers::ws_connect(&app, "/graphql").await;
     let init =
         json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
     socket.send(Message::text(init.to_string())).await.unwrap();
@@ -431,11 +424,7 @@ async fn graphql_upgrades_to_graphql_transport_ws_and_applies_the_limits_there_t
     );
 }
 
-async fn read_text(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Value {
+async fn read_text(socket: &mut crate::helpers::WsStream) -> Value {
     use futures::StreamExt;
     loop {
         let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())

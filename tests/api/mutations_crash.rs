@@ -3,48 +3,22 @@
 //! reached the client is in the ledger, and stock and ledger reconcile.
 
 use std::{
-    process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use futures::future::join_all;
 use serde_json::json;
-use tokio::{
-    io::{AsyncBufReadExt, BufReader},
-    process::{Child, Command},
-};
 
 use crate::{
-    helpers::{TestApp, fresh_database},
+    helpers::{Served, TestApp, fresh_database},
     mutations_support::{fixture, reconciliation_errors, sql},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
-
 /// `stockroom serve` on `db_url`; returns the child and its base URL.
-async fn serve(db_url: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("DATABASE_URL", db_url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.strip_prefix("stockroom is listening on ") {
-                return rest.trim().to_string();
-            }
-        }
-        panic!("serve exited before listening")
-    })
-    .await
-    .expect("serve listens within 60 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
+async fn serve(db_url: &str) -> (tokio::process::Child, String) {
+    let served = Served::start(&[("DATABASE_URL", Some(db_url))]).await;
+    (served.child, served.base)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use stockroom::config::ServeSettings;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, WsStream, ws_connect};
 
 /// Inserts a movement the way the service does (stock row and ledger row in one
 /// transaction), committed or rolled back.
@@ -38,21 +38,12 @@ async fn movement(db_url: &str, product: i32, store: i32, delta: i32, commit: bo
 
 /// A graphql-transport-ws client that has been acknowledged.
 struct WsClient {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    socket: WsStream,
 }
 
 impl WsClient {
     async fn connect(app: &TestApp, token: &str) -> Self {
-        let mut req = format!("ws://{}/graphql/ws", app.addr)
-            .into_client_request()
-            .unwrap();
-        req.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let mut socket = ws_connect(app, "/graphql/ws").await;
         let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
         socket.send(Message::text(init.to_string())).await.unwrap();
         let mut client = Self { socket };
@@ -209,14 +200,7 @@ async fn low_stock_reached_fires_once_when_a_row_crosses_down_to_its_reorder_poi
 /// Opens a raw graphql-transport-ws socket and returns the close code the server ends with
 /// after `messages` are sent.
 async fn close_code_after(app: &TestApp, messages: &[Value]) -> Option<u16> {
-    let mut req = format!("ws://{}/graphql/ws", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut socket = ws_connect(app, "/graphql/ws").await;
     for m in messages {
         socket.send(Message::text(m.to_string())).await.unwrap();
     }
