@@ -14,11 +14,12 @@ use crate::{
         DbPool,
         models::{
             category as category_model, idempotency,
-            movement::{self, Adjustment, Command, FieldPaths, Kind, Line, Outcome, Request},
+            movement::{self, Adjustment, Command, FieldPaths, Line, Outcome, Request},
             product as product_model, stock as stock_model, store as store_model,
         },
     },
     domain::{
+        ledger::TransactionType,
         money::Price,
         quantity::{Quantity, StockLevel},
         role::Role,
@@ -84,7 +85,7 @@ async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult
 /// Parses one inbound/outbound line and checks the caller may move stock in its store.
 fn parse_line(
     ctx: &Context<'_>,
-    kind: Kind,
+    kind: TransactionType,
     prefix: &str,
     product_id: &ID,
     store_id: &ID,
@@ -98,7 +99,7 @@ fn parse_line(
     let note = Note::parse_opt(note, &format!("{prefix}.note"))?;
     viewer(ctx).require_store(store_id)?;
     let change = match kind {
-        Kind::Inbound | Kind::TransferIn => quantity.get(),
+        TransactionType::Inbound | TransactionType::TransferIn => quantity.get(),
         _ => -quantity.get(),
     };
     Ok(Line {
@@ -130,7 +131,7 @@ fn single(outcome: Outcome) -> AppResult<StockMovementPayload> {
 
 async fn record_one(
     ctx: &Context<'_>,
-    kind: Kind,
+    kind: TransactionType,
     operation: &str,
     input: StockMovementInput,
 ) -> AppResult<StockMovementPayload> {
@@ -165,7 +166,7 @@ impl Mutation {
         input: StockMovementInput,
     ) -> Result<Option<StockMovementPayload>> {
         Ok(Some(
-            record_one(ctx, Kind::Inbound, "recordInbound", input).await?,
+            record_one(ctx, TransactionType::Inbound, "recordInbound", input).await?,
         ))
     }
 
@@ -176,7 +177,7 @@ impl Mutation {
         input: StockMovementInput,
     ) -> Result<Option<StockMovementPayload>> {
         Ok(Some(
-            record_one(ctx, Kind::Outbound, "recordOutbound", input).await?,
+            record_one(ctx, TransactionType::Outbound, "recordOutbound", input).await?,
         ))
     }
 
@@ -198,7 +199,7 @@ impl Mutation {
         }
         let mut out = parse_line(
             ctx,
-            Kind::TransferOut,
+            TransactionType::TransferOut,
             "input",
             &input.product_id,
             &input.from_store_id,
@@ -208,7 +209,7 @@ impl Mutation {
         out.fields = FieldPaths::under("input", "fromStoreId", "quantity");
         let mut inn = parse_line(
             ctx,
-            Kind::TransferIn,
+            TransactionType::TransferIn,
             "input",
             &input.product_id,
             &input.to_store_id,
@@ -301,8 +302,8 @@ impl Mutation {
             .enumerate()
             .map(|(i, l)| {
                 let kind = match l.direction {
-                    MovementDirection::Inbound => Kind::Inbound,
-                    MovementDirection::Outbound => Kind::Outbound,
+                    MovementDirection::Inbound => TransactionType::Inbound,
+                    MovementDirection::Outbound => TransactionType::Outbound,
                 };
                 parse_line(
                     ctx,

@@ -24,40 +24,13 @@ use crate::{
         stock::Stock,
         transaction::InventoryTransaction,
     },
+    domain::ledger::TransactionType,
     error::{AppError, AppResult},
 };
 
 /// How often a movement that lost a deadlock (it should not happen: rows are locked in a
 /// fixed order) is retried before the error reaches the client.
 pub const DEADLOCK_RETRIES: usize = 3;
-
-/// The ledger kinds a movement writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Goods received.
-    Inbound,
-    /// Goods sold or shipped.
-    Outbound,
-    /// Incoming leg of a transfer.
-    TransferIn,
-    /// Outgoing leg of a transfer.
-    TransferOut,
-    /// Stocktake correction.
-    Adjustment,
-}
-
-impl Kind {
-    /// The name stored in the ledger.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Inbound => "INBOUND",
-            Self::Outbound => "OUTBOUND",
-            Self::TransferIn => "TRANSFER_IN",
-            Self::TransferOut => "TRANSFER_OUT",
-            Self::Adjustment => "ADJUSTMENT",
-        }
-    }
-}
 
 /// Where, in the client's input, each part of a line came from (for `extensions.field`).
 #[derive(Debug, Clone)]
@@ -85,7 +58,7 @@ impl FieldPaths {
 #[derive(Debug, Clone)]
 pub struct Line {
     /// The ledger kind.
-    pub kind: Kind,
+    pub kind: TransactionType,
     /// The product.
     pub product_id: i32,
     /// The store.
@@ -417,7 +390,7 @@ async fn apply_adjustment(
         });
     }
     let line = Line {
-        kind: Kind::Adjustment,
+        kind: TransactionType::Adjustment,
         product_id: adj.product_id,
         store_id: adj.store_id,
         change,

@@ -1,6 +1,6 @@
 //! `InventoryTransaction`: a row of the ledger.
 
-use async_graphql::{Context, Enum, ID, Object, Result};
+use async_graphql::{Context, ID, Object, Result};
 
 use crate::{
     db::models::{page::Keyset, transaction::TransactionCursor},
@@ -19,47 +19,7 @@ use crate::{
     },
 };
 
-/// Kinds of ledger rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
-pub enum TransactionType {
-    /// Goods received.
-    Inbound,
-    /// Goods sold or shipped.
-    Outbound,
-    /// Incoming leg of a transfer.
-    TransferIn,
-    /// Outgoing leg of a transfer.
-    TransferOut,
-    /// Stocktake correction.
-    Adjustment,
-}
-
-impl TransactionType {
-    /// The name stored in the ledger.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Inbound => "INBOUND",
-            Self::Outbound => "OUTBOUND",
-            Self::TransferIn => "TRANSFER_IN",
-            Self::TransferOut => "TRANSFER_OUT",
-            Self::Adjustment => "ADJUSTMENT",
-        }
-    }
-
-    /// Parses a stored name.
-    pub fn from_db(s: &str) -> Option<Self> {
-        [
-            Self::Inbound,
-            Self::Outbound,
-            Self::TransferIn,
-            Self::TransferOut,
-            Self::Adjustment,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
-    }
-}
+pub use crate::domain::ledger::TransactionType;
 
 /// A ledger row.
 #[derive(Clone)]
