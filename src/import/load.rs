@@ -414,16 +414,26 @@ async fn cycle_problems(client: &Client) -> Result<Vec<Problem>> {
 
 /// Ledger rows whose quantity_after is not the running sum of their pair.
 async fn running_sum_problems(client: &Client) -> Result<Vec<Problem>> {
+    // One sort serves both ledger checks: the rows whose quantity_after is off, and the last
+    // row of every pair (its running sum is the pair's total, compared with stocks.csv next).
+    client
+        .batch_execute(
+            "CREATE TEMP TABLE stockroom_import_ledger_ends ON COMMIT DROP AS
+             SELECT ln, product_id, store_id, quantity_after AS qa, run, last FROM (
+                 SELECT ln, product_id, store_id, quantity_after,
+                        sum(quantity::bigint) OVER w AS run,
+                        lead(ln) OVER w IS NULL AS last
+                 FROM stockroom_import_typed_inventory_transactions
+                 WINDOW w AS (PARTITION BY product_id, store_id ORDER BY created_at, id
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+             ) w
+             WHERE last OR run <> quantity_after",
+        )
+        .await?;
     let sql = format!(
         "SELECT ln, 'quantity_after'::text,
                 'is ' || qa || ' but the running sum of this product and store in (created_at, id) order is ' || run
-         FROM (
-             SELECT ln, quantity_after AS qa,
-                    sum(quantity::bigint) OVER (
-                        PARTITION BY product_id, store_id ORDER BY created_at, id
-                        ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
-             FROM stockroom_import_typed_inventory_transactions
-         ) w
+         FROM stockroom_import_ledger_ends
          WHERE qa <> run
          ORDER BY ln LIMIT {MAX_REPORTED}"
     );
@@ -436,9 +446,8 @@ async fn total_problems(client: &Client) -> Result<Vec<Problem>> {
         .query(
             &format!(
                 "SELECT s.ln, g.ln, s.quantity, g.total
-                 FROM (SELECT product_id AS p, store_id AS s,
-                              sum(quantity)::bigint AS total, min(ln) AS ln
-                       FROM stockroom_import_typed_inventory_transactions GROUP BY 1, 2) g
+                 FROM (SELECT product_id AS p, store_id AS s, run::bigint AS total, ln
+                       FROM stockroom_import_ledger_ends WHERE last) g
                  FULL JOIN (SELECT ln, product_id AS p, store_id AS s,
                                    quantity::bigint AS quantity FROM stockroom_import_typed_stocks) s
                    ON g.p = s.p AND g.s = s.s
