@@ -122,24 +122,10 @@ impl Database {
     }
 }
 
-/// The URL of the embedded server a running `serve` started in `root` (same socket rule as
-/// `embedded_pg`: `root/run`, or a short directory under the temp dir when that path is too
-/// long for a unix socket).
+/// The URL of the embedded server a running `serve` started in `root` (as canonical as the
+/// lock error reports it).
 fn running_server_url(root: &Path) -> String {
-    let port = StartOptions::default().port;
-    let dir = root.join("run");
-    let socket_dir = if dir.join(format!(".s.PGSQL.{port}")).as_os_str().len() < 100 {
-        dir
-    } else {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(root.as_os_str().as_encoded_bytes());
-        let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-        std::env::temp_dir().join(format!("stockroom-{short}"))
-    };
-    format!(
-        "postgres://postgres@/{EMBEDDED_DATABASE}?host={}&port={port}",
-        socket_dir.display()
-    )
+    EmbeddedPostgres::running_url(root, StartOptions::default().port, EMBEDDED_DATABASE)
 }
 
 fn err(e: crate::error::AppError) -> anyhow::Error {

@@ -170,11 +170,13 @@ impl EmbeddedPostgres {
 
     /// A connection URL for `database` as the `postgres` superuser, over the unix socket.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "postgres://postgres@/{database}?host={}&port={}",
-            self.socket_dir.display(),
-            self.port
-        )
+        socket_url(&self.socket_dir, self.port, database)
+    }
+
+    /// The URL of `database` on the cluster that another process (a running `serve`) started
+    /// in `root` with `port`, without touching it.
+    pub fn running_url(root: &Path, port: u16, database: &str) -> String {
+        socket_url(&socket_dir_for(root, port), port, database)
     }
 
     /// Creates `database` unless it exists.
@@ -410,6 +412,13 @@ impl EmbeddedPostgres {
         }
         Ok(())
     }
+}
+
+fn socket_url(socket_dir: &Path, port: u16, database: &str) -> String {
+    format!(
+        "postgres://postgres@/{database}?host={}&port={port}",
+        socket_dir.display()
+    )
 }
 
 /// The socket lives in the data directory unless that path is too long for a unix socket
