@@ -150,10 +150,15 @@ impl TestApp {
 
     /// Starts the service on an existing database.
     pub async fn spawn_on(db_url: &str, settings: ServeSettings) -> Self {
-        let pool = db::pool::build_with(db_url, 10, std::time::Duration::from_secs(5))
-            .expect("build the test pool");
         let server_pool = db::pool::build_with(db_url, 20, std::time::Duration::from_secs(3))
             .expect("build the server pool");
+        Self::serve_with_pool(db_url, server_pool, settings).await
+    }
+
+    /// Starts the service over `server_pool` (on `db_url`) on a random port.
+    async fn serve_with_pool(db_url: &str, server_pool: DbPool, settings: ServeSettings) -> Self {
+        let pool = db::pool::build_with(db_url, 10, std::time::Duration::from_secs(5))
+            .expect("build the test pool");
         let listener = app::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -336,23 +341,7 @@ impl TestApp {
         let db_url = fresh_database().await;
         let counter = QueryCounter::default();
         let server_pool = counting_pool(&db_url, counter.clone());
-        let pool = db::pool::build_with(&db_url, 10, std::time::Duration::from_secs(5))
-            .expect("build the test pool");
-        let listener = app::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let state = AppState::new(server_pool, settings);
-        tokio::spawn(app::serve(listener, state, async {
-            let _ = rx.await;
-        }));
-        let app = Self {
-            base: format!("http://{addr}"),
-            addr,
-            db_url,
-            pool,
-            client: reqwest::Client::new(),
-            shutdown: Some(tx),
-        };
+        let app = Self::serve_with_pool(&db_url, server_pool, settings).await;
         (app, counter)
     }
 }
