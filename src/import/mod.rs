@@ -8,6 +8,7 @@
 //! Large loads drop the target's secondary indexes and foreign keys first and rebuild them
 //! after (a sorted build and one validating join beat millions of per-row updates).
 
+mod fast;
 mod load;
 mod reader;
 mod spec;
@@ -80,6 +81,25 @@ pub enum ImportError {
     /// Something else failed (connection, I/O, server); nothing was written.
     #[error(transparent)]
     Failed(#[from] anyhow::Error),
+}
+
+impl ImportError {
+    /// Whether the database refused the data itself (SQLSTATE class 22, data exception, or
+    /// 23, integrity constraint violation) rather than failing.
+    fn is_data_error(&self) -> bool {
+        let Self::Failed(err) = self else {
+            return false;
+        };
+        err.downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(is_data_error)
+    }
+}
+
+/// Whether PostgreSQL refused the data itself: SQLSTATE class 22 (data exception) or 23
+/// (integrity constraint violation).
+fn is_data_error(err: &tokio_postgres::Error) -> bool {
+    err.code()
+        .is_some_and(|code| code.code().starts_with("22") || code.code().starts_with("23"))
 }
 
 impl From<tokio_postgres::Error> for ImportError {

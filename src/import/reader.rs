@@ -14,6 +14,8 @@ use super::{Problem, spec::FileSpec};
 
 /// Bytes gathered before a chunk is handed to COPY.
 const CHUNK_BYTES: usize = 1 << 20;
+/// Columns of the widest file of the import format, at least.
+const MAX_COLUMNS: usize = 16;
 /// Structural problems collected before reading stops.
 const MAX_PROBLEMS: usize = 100;
 
@@ -105,21 +107,53 @@ fn csv_reader(file: File) -> csv::Reader<BufReader<File>> {
         .from_reader(BufReader::with_capacity(CHUNK_BYTES, file))
 }
 
-/// Reads the data rows of `path` and sends them as COPY text chunks
-/// (`line \t field \t …`, empty fields as `\N`) in the order of the header's present columns.
-/// Returns the number of rows, or the structural problems (bad CSV, wrong field count,
-/// invalid UTF-8) — in which case the caller must not commit.
+/// Why reading stopped before the end of a file.
+#[derive(Debug)]
+pub enum Stop {
+    /// Structural problems (bad CSV, wrong field count, invalid UTF-8): the import is refused.
+    Problems(Vec<Problem>),
+    /// The row encoder declined a row: the caller goes the careful way instead.
+    Declined,
+}
+
+/// Writes one row in COPY text format (ending with a newline): gets the line the record starts
+/// on and the fields in the spec's column order (`None` when empty or not in the file);
+/// returns false to decline the row (reading stops with [`Stop::Declined`]).
+pub type Encoder = dyn FnMut(u64, &[Option<&[u8]>], &mut Vec<u8>) -> bool + Send;
+
+/// The staging encoder: `line \t field \t …` for every column of the spec, empty fields
+/// (and columns the file leaves out) as `\N`.
+pub fn stage_row(line: u64, fields: &[Option<&[u8]>], buf: &mut Vec<u8>) -> bool {
+    buf.extend_from_slice(line.to_string().as_bytes());
+    for field in fields {
+        buf.push(b'\t');
+        match field {
+            Some(field) => escape_into(buf, field),
+            None => buf.extend_from_slice(b"\\N"),
+        }
+    }
+    buf.push(b'\n');
+    true
+}
+
+/// Reads the data rows of `path` and sends them as COPY text chunks written by `encode`.
+/// Returns the number of rows, or why it stopped — in which case the caller must not commit.
 pub fn stream(
     path: &Path,
     spec: &FileSpec,
     header: &Header,
     tx: &mpsc::Sender<Bytes>,
     progress: &ProgressBar,
-) -> Result<u64, Vec<Problem>> {
-    let file = File::open(path)
-        .map_err(|e| vec![Problem::file(spec.file, 1, format!("cannot be read: {e}"))])?;
+    encode: &mut Encoder,
+) -> Result<u64, Stop> {
+    let file = File::open(path).map_err(|e| {
+        Stop::Problems(vec![Problem::file(
+            spec.file,
+            1,
+            format!("cannot be read: {e}"),
+        )])
+    })?;
     let mut reader = csv_reader(file);
-    let present: Vec<usize> = header.positions.iter().flatten().copied().collect();
     let mut record = csv::ByteRecord::new();
     let mut buf = Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
     let mut problems = Vec::new();
@@ -170,17 +204,15 @@ pub fn stream(
             continue;
         }
         rows += 1;
-        buf.extend_from_slice(line.to_string().as_bytes());
-        for &index in &present {
-            buf.push(b'\t');
-            let field = record.get(index).unwrap_or_default();
-            if field.is_empty() {
-                buf.extend_from_slice(b"\\N");
-            } else {
-                escape_into(&mut buf, field);
-            }
+        let mut fields: [Option<&[u8]>; MAX_COLUMNS] = [None; MAX_COLUMNS];
+        for (field, position) in fields.iter_mut().zip(&header.positions) {
+            *field = position
+                .and_then(|index| record.get(index))
+                .filter(|field| !field.is_empty());
         }
-        buf.push(b'\n');
+        if !encode(line, &fields[..header.positions.len()], &mut buf) {
+            return Err(Stop::Declined);
+        }
         if buf.len() >= CHUNK_BYTES {
             let offset = reader.position().byte();
             progress.inc(offset - last_offset);
@@ -195,7 +227,7 @@ pub fn stream(
         }
     }
     if !problems.is_empty() {
-        return Err(problems);
+        return Err(Stop::Problems(problems));
     }
     progress.inc(reader.position().byte().saturating_sub(last_offset));
     if !buf.is_empty() {
@@ -205,7 +237,7 @@ pub fn stream(
 }
 
 /// COPY text format escaping of one field.
-fn escape_into(buf: &mut Vec<u8>, field: &[u8]) {
+pub fn escape_into(buf: &mut Vec<u8>, field: &[u8]) {
     if !field
         .iter()
         .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
