@@ -325,8 +325,12 @@ impl EmbeddedPostgres {
             })?;
         }
         self.chown(&log)?;
+        // A private single-node cluster: no replicas to feed, so WAL only what crash recovery
+        // needs (tables created or truncated in a transaction, and new indexes, are synced at
+        // commit instead of logged: a bulk import writes half as much).
         let mut server_options = format!(
-            "-c listen_addresses='' -c unix_socket_directories='{}' -p {} -c max_connections={}",
+            "-c listen_addresses='' -c unix_socket_directories='{}' -p {} -c max_connections={} \
+             -c wal_level=minimal -c max_wal_senders=0",
             self.socket_dir.display(),
             self.port,
             options.max_connections

@@ -83,11 +83,22 @@ pub(super) async fn attempt(
         }
     }
 
-    // 1. Stream every file into its table, each value checked on the way.
+    // 1. Big loads go without secondary indexes and foreign keys; an empty table that gets
+    //    one is truncated first, so COPY can write its rows frozen (and, with wal_level
+    //    minimal as in the embedded cluster, without WAL).
+    let mut bulk = Vec::new();
+    for (spec, path, _) in present {
+        if load::is_bulk(client, spec, estimated_rows(path)).await? {
+            bulk.push(spec.name);
+        }
+    }
+    let fresh = truncate_empty(client, &bulk).await?;
+
+    // 2. Stream every file into its table, each value checked on the way.
     let mut counts = Vec::new();
     let mut rebuilds = Vec::new();
     for (spec, path, header) in present {
-        if load::is_bulk(client, spec, estimated_rows(path)).await? {
+        if bulk.contains(&spec.name) {
             progress.phase(&format!("dropping the secondary indexes of {}", spec.name));
             rebuilds.push(load::drop_indexes(client, spec).await?);
         }
@@ -97,7 +108,16 @@ pub(super) async fn attempt(
             .iter()
             .map(|c| format!("\"{}\"", c.name))
             .collect();
-        let sql = format!("COPY {} ({}) FROM STDIN", spec.name, columns.join(", "));
+        let sql = format!(
+            "COPY {} ({}) FROM STDIN{}",
+            spec.name,
+            columns.join(", "),
+            if fresh.contains(&spec.name) {
+                " WITH (FREEZE)"
+            } else {
+                ""
+            }
+        );
         let copied = load::copy_file(
             client,
             spec,
@@ -118,7 +138,7 @@ pub(super) async fn attempt(
     progress.spin();
     let has = |s: &FileSpec| present.iter().any(|(p, _, _)| p.name == s.name);
 
-    // 2. What spans rows: the category tree, the ledger's running sums and totals.
+    // 3. What spans rows: the category tree, the ledger's running sums and totals.
     if has(&spec::CATEGORIES) {
         progress.phase("checking the category tree");
         if !categories_form_a_tree(client, bases.of(&spec::CATEGORIES)).await? {
@@ -134,7 +154,7 @@ pub(super) async fn attempt(
         }
     }
 
-    // 3. Indexes and foreign keys back (the keys check every link).
+    // 4. Indexes and foreign keys back (the keys check every link).
     for rebuild in &rebuilds {
         for (what, sql) in &rebuild.statements {
             progress.phase(&format!("rebuilding {what}"));
@@ -147,6 +167,40 @@ pub(super) async fn attempt(
     }
     load::finish(client, present, progress).await?;
     Ok(Some(counts))
+}
+
+/// Truncates the tables among `bulk` (products, stocks, ledger) that are empty, with the
+/// tables that reference them (empty too, by their foreign keys); returns their names.
+async fn truncate_empty(client: &Client, bulk: &[&'static str]) -> Result<Vec<&'static str>> {
+    let mut fresh = Vec::new();
+    for spec in [&spec::PRODUCTS, &spec::STOCKS, &spec::LEDGER] {
+        if !bulk.contains(&spec.name) {
+            continue;
+        }
+        let empty: bool = client
+            .query_one(
+                &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", spec.name),
+                &[],
+            )
+            .await?
+            .get(0);
+        if empty {
+            fresh.push(spec.name);
+        }
+    }
+    if fresh.contains(&spec::PRODUCTS.name) {
+        for referencing in [spec::STOCKS.name, spec::LEDGER.name] {
+            if !fresh.contains(&referencing) {
+                fresh.push(referencing);
+            }
+        }
+    }
+    if !fresh.is_empty() {
+        client
+            .batch_execute(&format!("TRUNCATE {}", fresh.join(", ")))
+            .await?;
+    }
+    Ok(fresh)
 }
 
 /// Rows of a file, estimated from its size and its first MiB (to decide on a bulk load
