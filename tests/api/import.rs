@@ -583,3 +583,111 @@ async fn lines_count_physical_lines_when_a_quoted_field_spans_several() {
     )
     .await;
 }
+
+/// What the import prints when its quick pass gives up and the careful one takes over.
+const CLOSER_LOOK: &str = "something needs a closer look";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn valid_files_take_the_quick_pass_and_values_it_cannot_vouch_for_are_imported_carefully() {
+    let db_url = fresh_database().await;
+    let dir = files("import-quick", &valid());
+    let out = import(&db_url, &dir.0).await;
+    assert!(out.success, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains(CLOSER_LOOK),
+        "quick pass: {}",
+        out.stderr
+    );
+    assert_eq!(counts(&db_url).await, vec![2, 1, 1, 2, 2, 3]);
+
+    // Ids below 1 are valid local keys, but only the careful pass maps them.
+    let db_url = fresh_database().await;
+    let dir = files(
+        "import-careful",
+        &valid_with(
+            "categories.csv",
+            "id,parent_id,name\n-1,,Tools\n2,-1,Hammers\n",
+        )
+        .into_iter()
+        .map(|(name, text)| {
+            let text = if name == "products.csv" {
+                "id,sku,name,description,price,category_id\n\
+                     1,IMP-1,Claw Hammer,,12.50,2\n\
+                     2,IMP-2,Saw,,7,-1\n"
+            } else {
+                text
+            };
+            (name, text)
+        })
+        .collect::<Vec<_>>(),
+    );
+    let out = import(&db_url, &dir.0).await;
+    assert!(out.success, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(CLOSER_LOOK),
+        "careful pass: {}",
+        out.stderr
+    );
+    let db = client(&db_url).await;
+    let rows = db
+        .query(
+            "SELECT p.sku, c.name, parent.name FROM products p
+             JOIN categories c ON c.id = p.category_id
+             LEFT JOIN categories parent ON parent.id = c.parent_id
+             ORDER BY p.sku",
+            &[],
+        )
+        .await
+        .unwrap();
+    let seen: Vec<(String, String, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("IMP-1".into(), "Hammers".into(), Some("Tools".into())),
+            ("IMP-2".into(), "Tools".into(), None),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stock_row_without_ledger_rows_must_be_zero() {
+    assert_refused(
+        &valid_with(
+            "stocks.csv",
+            "product_id,store_id,quantity,reorder_point\n1,10,7,2\n2,10,3,\n",
+        ),
+        &["stocks.csv line 3, column quantity: is 3 but inventory_transactions.csv has no rows"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bulk_load_whose_rebuilt_foreign_key_fails_is_refused_precisely_and_writes_nothing() {
+    // 3000 products give a ledger of some 60k rows: loaded without indexes and foreign keys,
+    // so only the rebuilt key on user_id can notice the unknown user of line 2.
+    let (dir, _) = generate("import-bulk-link", 3000).await;
+    let path = dir.0.join("inventory_transactions.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines.len() > 50_000, "a bulk load: {} lines", lines.len());
+    let mut fields: Vec<&str> = lines[1].split(',').collect();
+    fields[3] = "999";
+    lines[1] = fields.join(",");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+
+    let db_url = fresh_database().await;
+    let out = import(&db_url, &dir.0).await;
+    assert!(!out.success, "{}", out.stdout);
+    assert!(out.stderr.contains(CLOSER_LOOK), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(
+            "inventory_transactions.csv line 2, column user_id: names 999 but users.csv has no row with that id"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(counts(&db_url).await, vec![0; 6], "nothing was written");
+}
