@@ -53,6 +53,7 @@ pub async fn run(
         if matches!(result, Ok(None)) {
             client.batch_execute("ROLLBACK").await?;
             progress.phase("something needs a closer look: checking again, row by row");
+            progress.restart();
         }
     }
     let result = match result {

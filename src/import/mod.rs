@@ -133,12 +133,7 @@ pub(crate) struct Progress {
 impl Progress {
     fn new(total_bytes: u64) -> Self {
         let bar = ProgressBar::new(total_bytes);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
+        bar.set_style(bar_style());
         Self {
             bar,
             started: Instant::now(),
@@ -157,6 +152,13 @@ impl Progress {
         }
     }
 
+    /// Back to an empty byte bar, for a second reading of the files.
+    fn restart(&self) {
+        self.bar.disable_steady_tick();
+        self.bar.set_style(bar_style());
+        self.bar.set_position(0);
+    }
+
     /// Switches from the byte bar to a spinner for the phases after loading.
     fn spin(&self) {
         self.bar.set_style(
@@ -166,6 +168,13 @@ impl Progress {
         self.bar
             .enable_steady_tick(std::time::Duration::from_millis(200));
     }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} {elapsed_precise} {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// Imports the files of `dir` into the database at `url` (already migrated).

@@ -1,5 +1,6 @@
-//! Streams one CSV file into PostgreSQL's COPY text format, a bounded chunk at a time, with
-//! the line each record starts on as the first column (the header is line 1).
+//! Streams one CSV file into PostgreSQL's COPY text format, a bounded chunk at a time, each
+//! row written by an encoder: the staging one (the line each record starts on first, the
+//! header being line 1) or the quick pass's (checked values, ids mapped).
 //!
 //! It runs on a blocking thread and hands chunks over a bounded channel, so memory stays flat
 //! whatever the file size and parsing overlaps with the server's COPY work.
