@@ -103,15 +103,10 @@ pub(super) async fn attempt(
             rebuilds.push(load::drop_indexes(client, spec).await?);
         }
         progress.phase(&format!("loading {}", spec.file));
-        let columns: Vec<String> = spec
-            .columns
-            .iter()
-            .map(|c| format!("\"{}\"", c.name))
-            .collect();
         let sql = format!(
             "COPY {} ({}) FROM STDIN{}",
             spec.name,
-            columns.join(", "),
+            spec.column_list(),
             if fresh.contains(&spec.name) {
                 " WITH (FREEZE)"
             } else {

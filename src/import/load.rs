@@ -94,15 +94,10 @@ async fn transaction(
     let mut counts = Vec::new();
     for (spec, path, header) in present {
         progress.phase(&format!("loading {}", spec.file));
-        let columns: Vec<String> = spec
-            .columns
-            .iter()
-            .map(|c| format!("\"{}\"", c.name))
-            .collect();
         let sql = format!(
             "COPY {} (ln, {}) FROM STDIN",
             spec.stage(),
-            columns.join(", ")
+            spec.column_list()
         );
         let encoder = Box::new(reader::stage_row);
         let CopyOutcome::Rows(rows) =

@@ -58,6 +58,15 @@ impl FileSpec {
         format!("stockroom_import_stage_{}", self.name)
     }
 
+    /// The column names, quoted and comma-separated, for a `COPY` column list.
+    pub fn column_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| format!("\"{}\"", c.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The typed copy of the staging table.
     pub fn typed(&self) -> String {
         format!("stockroom_import_typed_{}", self.name)
