@@ -76,6 +76,12 @@ pub struct ServeSettings {
     #[arg(long, env = "STOCKROOM_DEV_MODE", default_value_t = false, action = clap::ArgAction::Set)]
     pub dev_mode: bool,
 
+    /// Milliseconds a DataLoader gathers the keys of one wave before it queries: longer
+    /// keeps waves whole on a slow or loaded machine (one query per relation), shorter
+    /// saves latency per nesting level.
+    #[arg(long, env = "STOCKROOM_LOADER_DELAY_MS", default_value_t = 10)]
+    pub loader_delay_ms: u64,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: Limits,
@@ -164,6 +170,7 @@ impl Default for ServeSettings {
             log_format: LogFormat::Text,
             cors_origins: Vec::new(),
             dev_mode: false,
+            loader_delay_ms: 10,
             limits: Limits::default(),
         }
     }

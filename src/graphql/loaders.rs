@@ -36,24 +36,24 @@ pub struct DbLoader {
 /// The per-request loader, as resolvers find it in the context.
 pub type Loaders = DataLoader<DbLoader, HashMapCache>;
 
-/// How long a loader gathers keys before it queries. async-graphql's default (1 ms) is
-/// shorter than it takes a debug build to resolve a page of 100 rows whose children ask for
-/// keys, which splits one wave into two queries; a few milliseconds keeps a wave whole.
-const BATCH_DELAY: std::time::Duration = std::time::Duration::from_millis(10);
-
 /// Builds the loaders of one request (or of one subscription), with the cache off: a
 /// mutation must see what the previous mutation of its document wrote, and a subscription
 /// lives long. Query documents switch it on with [`cache_for_query`].
-pub fn for_request(pool: DbPool) -> Loaders {
+///
+/// `delay` is how long a loader gathers keys before it queries
+/// (`STOCKROOM_LOADER_DELAY_MS`, 10 ms by default): async-graphql's own 1 ms is shorter than
+/// it takes a debug build on a loaded machine to resolve a page of 100 rows whose children
+/// ask for keys, which splits one wave into two queries.
+pub fn for_request(pool: DbPool, delay: std::time::Duration) -> Loaders {
     let loaders = DataLoader::with_cache(DbLoader { pool }, tokio::spawn, HashMapCache::default())
-        .delay(BATCH_DELAY);
+        .delay(delay);
     loaders.enable_all_cache(false);
     loaders
 }
 
 /// Switches the request's cache on for a query document (nothing is written while it runs): a
 /// key asked for again in a later wave — the same store under many ledger rows whose
-/// resolution outlasted [`BATCH_DELAY`] — is then not queried twice.
+/// resolution outlasted the loader's delay — is then not queried twice.
 pub fn cache_for_query(loaders: &Loaders) {
     loaders.enable_all_cache(true);
 }

@@ -420,7 +420,10 @@ impl Call<'_> {
         let probe = Probe::default();
         let mut request = request
             .data(credentials.clone())
-            .data(loaders::for_request(self.state.pool.clone()))
+            .data(loaders::for_request(
+                self.state.pool.clone(),
+                std::time::Duration::from_millis(self.state.settings.loader_delay_ms),
+            ))
             .data(probe.clone());
         if self.get {
             request = request.data(HttpGet);

@@ -215,7 +215,10 @@ fn operation(
     request: Request,
 ) -> futures::stream::BoxStream<'static, (String, Option<Value>)> {
     // Loaders without a cache: a subscription lives long and must not serve stale rows.
-    let loaders = loaders::for_request(state.pool.clone());
+    let loaders = loaders::for_request(
+        state.pool.clone(),
+        std::time::Duration::from_millis(state.settings.loader_delay_ms),
+    );
     loaders.enable_all_cache(false);
     let request = request.data(viewer.clone()).data(loaders);
     let schema = state.schema.clone();
