@@ -70,13 +70,18 @@ fn idempotency(
     Ok(Some((key.into_inner(), fp)))
 }
 
+/// How long idempotency keys are remembered (schema data, from the settings).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRetention(pub std::time::Duration);
+
 /// Runs a movement on its own task, so that dropping the request does not drop the
 /// transaction half-way.
 async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult<Outcome> {
     let pool = ctx.data_unchecked::<DbPool>().clone();
+    let KeyRetention(retention) = *ctx.data_unchecked::<KeyRetention>();
     tokio::spawn(async move {
         let mut conn = pool.get().await?;
-        movement::execute(&mut conn, &request, &command).await
+        movement::execute(&mut conn, &request, &command, retention).await
     })
     .await
     .map_err(AppError::internal)?

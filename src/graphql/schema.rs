@@ -4,8 +4,13 @@ use async_graphql::Schema;
 
 use crate::{
     config::ServeSettings,
-    db::DbPool,
-    graphql::{guard::Guard, mutation::Mutation, query::Query, subscription::Subscription},
+    db::{DbPool, models::idempotency},
+    graphql::{
+        guard::Guard,
+        mutation::{KeyRetention, Mutation},
+        query::Query,
+        subscription::Subscription,
+    },
     live::LiveHub,
 };
 
@@ -22,6 +27,9 @@ pub fn build(pool: DbPool, settings: &ServeSettings) -> StockroomSchema {
         .extension(Guard::new(&sdl(), limits, settings.public_read))
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
+        .data(KeyRetention(idempotency::retention_of_hours(
+            limits.idempotency_retention_hours,
+        )))
         .data(pool);
     let builder = if settings.dev_mode {
         builder

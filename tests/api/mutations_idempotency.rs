@@ -161,3 +161,47 @@ async fn transfers_and_adjustments_replay_their_first_result_too() {
     assert_eq!(first["data"], again["data"], "{again}");
     assert!(reconciliation_errors(&app.db_url).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_key_older_than_the_retention_is_a_new_key_even_before_the_cleanup_deletes_it() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app, 10).await;
+    let input = json!({"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 2,
+                       "note": "old order", "idempotencyKey": "old-order"});
+    let first = movement(&app, &f.admin, false, input.clone()).await;
+    assert_eq!(first["data"]["recordOutbound"]["newStock"], 8, "{first}");
+    let db = sql(&app.db_url).await;
+    db.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours'",
+        &[],
+    )
+    .await
+    .unwrap();
+    // Past the retention (24 hours) the key is forgotten: the same request moves stock again,
+    // and the key now remembers the second movement.
+    let second = movement(&app, &f.admin, false, input.clone()).await;
+    assert_eq!(second["data"]["recordOutbound"]["newStock"], 6, "{second}");
+    assert_ne!(
+        first["data"]["recordOutbound"]["transaction"]["id"],
+        second["data"]["recordOutbound"]["transaction"]["id"]
+    );
+    let third = movement(&app, &f.admin, false, input).await;
+    assert_eq!(
+        third["data"]["recordOutbound"]["transaction"],
+        second["data"]["recordOutbound"]["transaction"],
+        "{third}"
+    );
+    assert_eq!(ledger_count(&app.db_url, "note = 'old order'").await, 2);
+    // Another input under an expired key is no conflict either.
+    db.execute(
+        "UPDATE idempotency_keys SET created_at = now() - interval '25 hours'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let other = json!({"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 1,
+                       "idempotencyKey": "old-order"});
+    let body = movement(&app, &f.admin, false, other).await;
+    assert_eq!(body["data"]["recordOutbound"]["newStock"], 5, "{body}");
+    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+}

@@ -43,12 +43,14 @@ pub enum Claim {
 }
 
 /// Claims `key` for `user_id` inside the caller's transaction; CONFLICT when the key was used
-/// with another input.
+/// with another input. A record older than `retention` counts as gone (the cleanup may not
+/// have deleted it yet): this request takes it over as a fresh key.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     user_id: i32,
     key: &str,
     fingerprint: &[u8],
+    retention: Duration,
 ) -> AppResult<Claim> {
     let inserted = diesel::insert_into(idempotency_keys::table)
         .values((
@@ -61,6 +63,19 @@ pub async fn claim(
         .execute(conn)
         .await?;
     if inserted == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let taken_over = diesel::sql_query(
+        "UPDATE idempotency_keys SET fingerprint = $3, result = 'null'::jsonb, created_at = now() \
+         WHERE user_id = $1 AND key = $2 AND created_at < now() - make_interval(secs => $4)",
+    )
+    .bind::<diesel::sql_types::Integer, _>(user_id)
+    .bind::<diesel::sql_types::Text, _>(key)
+    .bind::<diesel::sql_types::Bytea, _>(fingerprint)
+    .bind::<diesel::sql_types::Double, _>(seconds(retention))
+    .execute(conn)
+    .await?;
+    if taken_over == 1 {
         return Ok(Claim::Fresh);
     }
     let (stored_fp, result): (Vec<u8>, serde_json::Value) = idempotency_keys::table
@@ -97,27 +112,36 @@ pub async fn delete_expired(
     retention: Duration,
     batch: i64,
 ) -> AppResult<usize> {
-    let seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     Ok(diesel::sql_query(
         "DELETE FROM idempotency_keys WHERE (user_id, key) IN ( \
            SELECT user_id, key FROM idempotency_keys \
            WHERE created_at < now() - make_interval(secs => $1) \
            LIMIT $2 FOR UPDATE SKIP LOCKED)",
     )
-    .bind::<diesel::sql_types::Double, _>(seconds as f64)
+    .bind::<diesel::sql_types::Double, _>(seconds(retention))
     .bind::<diesel::sql_types::BigInt, _>(batch)
     .execute(conn)
     .await?)
 }
 
+/// A retention in seconds, for `make_interval(secs => …)`.
+fn seconds(retention: Duration) -> f64 {
+    retention.as_secs_f64()
+}
+
 /// Seconds in an hour (the retention setting is in hours).
 const SECONDS_PER_HOUR: u64 = 3600;
+
+/// The retention of the setting `STOCKROOM_IDEMPOTENCY_RETENTION_HOURS`.
+pub fn retention_of_hours(hours: u64) -> Duration {
+    Duration::from_secs(hours.saturating_mul(SECONDS_PER_HOUR))
+}
 
 /// Starts the periodic cleanup of keys older than `retention_hours`: every
 /// [`CLEANUP_INTERVAL`], batches of [`CLEANUP_BATCH_SIZE`] until none is left. Errors are
 /// logged and retried next round.
 pub fn spawn_cleanup(pool: DbPool, retention_hours: u64) -> tokio::task::JoinHandle<()> {
-    let retention = Duration::from_secs(retention_hours.saturating_mul(SECONDS_PER_HOUR));
+    let retention = retention_of_hours(retention_hours);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CLEANUP_INTERVAL);
         loop {

@@ -450,12 +450,13 @@ fn is_deadlock(err: &AppError) -> bool {
 }
 
 /// Executes a movement in one transaction: claims the idempotency key (or replays what it
-/// stored), applies the command, stores the result under the key, commits. On any error
-/// nothing is written.
+/// stored; a record older than `key_retention` is taken over instead), applies the command,
+/// stores the result under the key, commits. On any error nothing is written.
 pub async fn execute(
     conn: &mut AsyncPgConnection,
     request: &Request,
     command: &Command,
+    key_retention: std::time::Duration,
 ) -> AppResult<Outcome> {
     let mut attempt = 0;
     loop {
@@ -463,7 +464,7 @@ pub async fn execute(
             .transaction(async |conn| {
                 if let Some((key, fp)) = &request.idempotency
                     && let Claim::Replay(stored) =
-                        idempotency::claim(conn, request.user_id, key, fp).await?
+                        idempotency::claim(conn, request.user_id, key, fp, key_retention).await?
                 {
                     return replay(conn, &stored).await;
                 }
