@@ -150,15 +150,10 @@ pub(super) async fn attempt(
     }
 
     // 4. Indexes and foreign keys back (the keys check every link).
-    for rebuild in &rebuilds {
-        for (what, sql) in &rebuild.statements {
-            progress.phase(&format!("rebuilding {what}"));
-            match client.batch_execute(sql).await {
-                Ok(()) => {}
-                Err(err) if super::is_data_error(&err) => return Ok(None),
-                Err(err) => return Err(err.into()),
-            }
-        }
+    match load::rebuild(client, &rebuilds, progress).await {
+        Ok(()) => {}
+        Err(err) if err.is_data_error() => return Ok(None),
+        Err(err) => return Err(err),
     }
     load::finish(client, present, progress).await?;
     Ok(Some(counts))
