@@ -302,3 +302,130 @@ async fn first_zero_and_empty_connections_say_truthfully_whether_rows_follow() {
         })
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn walks_yield_every_row_once_in_order_while_rows_are_being_inserted() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    let app = TestApp::spawn().await;
+    seed(&app, N).await;
+    let token = app.admin_token().await;
+    let (db, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let ids = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
+        rows.iter().map(|r| r.get::<_, String>(0)).collect()
+    };
+    let original_skus = ids(db
+        .query("SELECT sku FROM products WHERE NOT archived", &[])
+        .await
+        .unwrap());
+    let original_ledger = ids(db
+        .query("SELECT id::text FROM inventory_transactions", &[])
+        .await
+        .unwrap());
+
+    // A writer adds products whose SKUs fall before and after any point of the walk, and
+    // ledger rows (newest, so behind a newest-first walk), until the walks are done. An
+    // OFFSET pagination would show rows twice as inserted rows push the others down.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (stop, url) = (stop.clone(), app.db_url.clone());
+        tokio::spawn(async move {
+            let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let sku = format!("P-{:03}-new-{i}", (i * 7) % N + 1);
+                // (The fixture set its ids by hand: these take ids far above them.)
+                db.execute(
+                    "INSERT INTO products (id, sku, name, price, category_id) \
+                     VALUES (100000 + $2, $1, 'New', 1, 1)",
+                    &[&sku, &i],
+                )
+                .await
+                .unwrap();
+                db.execute(
+                    "INSERT INTO inventory_transactions \
+                     (id, type, product_id, store_id, quantity, quantity_after) \
+                     VALUES (10000000 + $1, 'INBOUND', 1, 1, 1, 1)",
+                    &[&i],
+                )
+                .await
+                .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            i
+        })
+    };
+
+    let q = "query($first: Int, $after: String, $last: Int, $before: String) \
+             { products(first: $first, after: $after, last: $last, before: $before) \
+             { edges { cursor node { sku } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+    let (forward, backward) = walk(
+        &app,
+        &token,
+        q,
+        json!({}),
+        |d| d["products"].clone(),
+        |n| n["sku"].as_str().unwrap().to_string(),
+        true,
+    )
+    .await;
+    let q = "query($first: Int, $after: String) { transactions(first: $first, after: $after) { \
+             edges { cursor node { id } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
+    let (ledger, _) = walk(
+        &app,
+        &token,
+        q,
+        json!({}),
+        |d| d["transactions"].clone(),
+        |n| n["id"].as_str().unwrap().to_string(),
+        false,
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let inserted = writer.await.unwrap();
+    assert!(
+        inserted >= 3,
+        "rows were inserted during the walks: {inserted}"
+    );
+
+    // Products: strictly ascending forward, strictly descending backward (so every row at
+    // most once), and every product that existed before is there.
+    assert!(forward.windows(2).all(|w| w[0] < w[1]), "{forward:?}");
+    assert!(backward.windows(2).all(|w| w[0] < w[1]), "{backward:?}");
+    for sku in &original_skus {
+        assert!(forward.contains(sku), "{sku} forward");
+        assert!(backward.contains(sku), "{sku} backward");
+    }
+    // The ledger: strictly (created_at DESC, id DESC), every row that existed before there.
+    let order: std::collections::HashMap<String, (std::time::SystemTime, i64)> = db
+        .query("SELECT id, created_at FROM inventory_transactions", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let id: i64 = r.get(0);
+            (gid("InventoryTransaction", &id.to_string()), (r.get(1), id))
+        })
+        .collect();
+    let keys: Vec<(std::time::SystemTime, i64)> = ledger.iter().map(|g| order[g]).collect();
+    assert!(
+        keys.windows(2).all(|w| w[0] > w[1]),
+        "newest first, each once"
+    );
+    for id in &original_ledger {
+        assert!(
+            ledger.contains(&gid("InventoryTransaction", id)),
+            "ledger row {id}"
+        );
+    }
+}
