@@ -1,5 +1,7 @@
-//! The import's transaction: staging tables, COPY, set-based checks, inserts, index rebuilds.
-//! This is the import's own SQL (staging tables live only in this transaction).
+//! The import's careful pass — staging tables, COPY, set-based checks that name every
+//! problem's file, line and column, inserts, index rebuilds — and what both passes share:
+//! the transaction's start and end, COPY from a reader thread, dropping and rebuilding
+//! indexes. Staging tables live only in this transaction.
 
 use std::{
     path::{Path, PathBuf},

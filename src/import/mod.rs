@@ -1,12 +1,15 @@
 //! `stockroom import DIR`: loads catalogues and ledgers of millions of rows from the CSV files
 //! of the import format (see README "Bulk import") in one transaction — all or nothing.
 //!
-//! Each file is streamed (flat memory) through `COPY … FROM STDIN` into a text staging table
-//! with the line of every row; set-based SQL then checks every row and every link and reports
-//! precise problems (file, line, column, reason); only then are the rows inserted with
-//! `INSERT … SELECT`, local keys becoming database ids by an order-preserving offset.
-//! Large loads drop the target's secondary indexes and foreign keys first and rebuild them
-//! after (a sorted build and one validating join beat millions of per-row updates).
+//! Two passes. The quick one (`fast`) checks every value in Rust while the file streams
+//! (flat memory) through `COPY … FROM STDIN` straight into the tables, ids mapped by an
+//! order-preserving offset, then runs set-based yes/no checks (category tree, the ledger
+//! against the stock; keys and constraints catch duplicates and links). Whatever it cannot
+//! vouch for rolls it back, and the careful one (`load`) runs: text staging tables with the
+//! line of every row, set-based SQL that reports precise problems (file, line, column,
+//! reason), and only then `INSERT … SELECT`. Large loads drop the target's secondary indexes
+//! and foreign keys first and rebuild them after (a sorted build and one validating join beat
+//! millions of per-row updates).
 
 mod fast;
 mod load;
