@@ -3,16 +3,19 @@
 //! `stock_notifications` migration) into a broadcast that subscriptions filter.
 //!
 //! The listener starts with the first subscriber, takes a connection out of the pool for good,
-//! and pings it while idle; when the connection dies it reconnects with a backoff. Events
-//! committed while it is reconnecting are not replayed (clients re-query on reconnect).
+//! and pings it while idle; when the connection dies it reconnects with a backoff and then
+//! catches up from the ledger: every ledger row written since a little before the connection
+//! was last known alive is announced again (at least once: a change may come twice, none is
+//! lost). A reorder point changed while reconnecting writes no ledger row and is not replayed.
 
 use std::{
     pin::pin,
     sync::{Arc, OnceLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use diesel_async::SimpleAsyncConnection;
+use diesel::QueryableByName;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -27,21 +30,31 @@ const BUFFER: usize = 1024;
 const PING_EVERY: Duration = Duration::from_secs(10);
 /// Wait before reconnecting after the connection was lost.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// How far before the last moment the listener was known alive a catch-up starts: a ledger
+/// row's time is taken inside its transaction, before the commit that announces it (sessions
+/// end transactions idle longer than 30 s).
+const CATCH_UP_MARGIN: Duration = Duration::from_secs(30);
+/// Most ledger rows one catch-up announces.
+const CATCH_UP_LIMIT: i64 = 10_000;
 
 /// One committed change of a stock row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, QueryableByName)]
 pub struct StockEvent {
     /// The product.
     #[serde(rename = "p")]
+    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub product_id: i32,
     /// The store.
     #[serde(rename = "s")]
+    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub store_id: i32,
     /// The ledger row written by the change, if any.
     #[serde(rename = "t")]
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     pub transaction_id: Option<i64>,
     /// Whether the change took the row from above its reorder point to at or below it.
     #[serde(rename = "low")]
+    #[diesel(sql_type = diesel::sql_types::Bool)]
     pub low_crossed: bool,
 }
 
@@ -82,11 +95,13 @@ impl LiveHub {
 }
 
 async fn listen_forever(inner: &Inner) {
+    // The last moment the listener was known to receive every notification.
+    let mut alive: Option<Instant> = None;
     loop {
         match inner.pool.get().await {
             Ok(conn) => {
                 let conn = DbConn::take(conn);
-                if let Err(err) = listen(conn, &inner.sender).await {
+                if let Err(err) = listen(conn, &inner.sender, &mut alive).await {
                     tracing::warn!(error = %err, "live updates: listener connection lost");
                 }
             }
@@ -99,9 +114,25 @@ async fn listen_forever(inner: &Inner) {
 async fn listen(
     mut conn: diesel_async::AsyncPgConnection,
     sender: &broadcast::Sender<StockEvent>,
+    alive: &mut Option<Instant>,
 ) -> Result<(), diesel::result::Error> {
-    conn.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    conn.batch_execute(&format!(
+        "SET application_name = 'stockroom-live'; LISTEN {CHANNEL}"
+    ))
+    .await?;
     tracing::info!("live updates: listening");
+    if let Some(since) = *alive {
+        // Listening again: what was committed in between comes from the ledger.
+        let missed = catch_up(&mut conn, since.elapsed() + CATCH_UP_MARGIN).await?;
+        tracing::info!(
+            events = missed.len(),
+            "live updates: caught up from the ledger"
+        );
+        for event in missed {
+            drop(sender.send(event));
+        }
+    }
+    *alive = Some(Instant::now());
     loop {
         let next = {
             let mut stream = pin!(conn.notifications_stream());
@@ -117,5 +148,28 @@ async fn listen(
             Ok(None) => return Ok(()),
             Err(_idle) => conn.batch_execute("SELECT 1").await?,
         }
+        *alive = Some(Instant::now());
     }
+}
+
+/// The changes of the ledger rows written in the last `window`, oldest first, as the
+/// triggers would have announced them (the low-stock crossing against today's reorder point).
+async fn catch_up(
+    conn: &mut diesel_async::AsyncPgConnection,
+    window: Duration,
+) -> Result<Vec<StockEvent>, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT t.product_id, t.store_id, t.id AS transaction_id,
+                (t.quantity_after <= st.reorder_point
+                 AND t.quantity_after - t.quantity > st.reorder_point) AS low_crossed
+         FROM inventory_transactions t
+         JOIN stocks st ON st.product_id = t.product_id AND st.store_id = t.store_id
+         WHERE t.created_at > now() - make_interval(secs => $1)
+         ORDER BY t.created_at, t.id
+         LIMIT $2",
+    )
+    .bind::<diesel::sql_types::Double, _>(window.as_secs_f64())
+    .bind::<diesel::sql_types::BigInt, _>(CATCH_UP_LIMIT)
+    .load(conn)
+    .await
 }

@@ -250,3 +250,44 @@ async fn the_websocket_protocol_closes_with_the_contract_codes() {
         "no init within 10 s"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_committed_while_the_listener_reconnects_still_reaches_subscribers() {
+    let app = TestApp::spawn().await;
+    app.seed_demo().await;
+    let token = app.admin_token().await;
+    let (product, ams, _ber) = ids(&app, &token).await;
+    let mut ws = WsClient::connect(&app, &token).await;
+    ws.subscribe(
+        "1",
+        &format!(
+            r#"subscription {{ stockChanged(storeId: "{ams}", productId: "{product}") {{
+                 stock {{ quantity }} transaction {{ quantity }} }} }}"#
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Cut the instance's LISTEN connection and commit a change before it is back (it waits a
+    // second before reconnecting): no notification can reach it, the ledger still can.
+    let (db, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let cut: i64 = db
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = 'stockroom-live' AND datname = current_database()) t",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(cut, 1, "the listener's connection was found and cut");
+    movement(&app.db_url, 1, 1, 7, true).await;
+
+    let event = ws.next().await;
+    assert_eq!(event["type"], "next", "{event}");
+    let change = &event["payload"]["data"]["stockChanged"];
+    assert_eq!(change["transaction"]["quantity"], 7, "{event}");
+}
