@@ -1,7 +1,8 @@
 //! The import's fast path: every value is checked in Rust while the file streams, rows go
 //! through `COPY` straight into their tables (ids already mapped), and the checks that span
-//! rows (duplicates, links, the category tree, the ledger against the stock) run set-based on
-//! the tables, in parallel where PostgreSQL can, answering only "all is well" or not.
+//! rows run on the tables: duplicates by their keys and unique constraints, links by the
+//! foreign keys (rebuilt after a bulk load), the category tree and the ledger against the
+//! stock by set-based queries that answer only "all is well" or not.
 //!
 //! It never accepts what the careful path (`load`) would refuse: whatever it cannot vouch
 //! for — an odd value, a constraint that fires, a check that fails — makes it give up; the
