@@ -162,6 +162,13 @@ impl Default for Limits {
     }
 }
 
+impl ServeSettings {
+    /// How long a DataLoader gathers one wave's keys (`loader_delay_ms`).
+    pub fn loader_delay(&self) -> Duration {
+        Duration::from_millis(self.loader_delay_ms)
+    }
+}
+
 impl Default for ServeSettings {
     fn default() -> Self {
         Self {

@@ -422,7 +422,7 @@ impl Call<'_> {
             .data(credentials.clone())
             .data(loaders::for_request(
                 self.state.pool.clone(),
-                std::time::Duration::from_millis(self.state.settings.loader_delay_ms),
+                self.state.settings.loader_delay(),
             ))
             .data(probe.clone());
         if self.get {

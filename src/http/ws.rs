@@ -215,10 +215,7 @@ fn operation(
     request: Request,
 ) -> futures::stream::BoxStream<'static, (String, Option<Value>)> {
     // Loaders without a cache: a subscription lives long and must not serve stale rows.
-    let loaders = loaders::for_request(
-        state.pool.clone(),
-        std::time::Duration::from_millis(state.settings.loader_delay_ms),
-    );
+    let loaders = loaders::for_request(state.pool.clone(), state.settings.loader_delay());
     loaders.enable_all_cache(false);
     let request = request.data(viewer.clone()).data(loaders);
     let schema = state.schema.clone();
