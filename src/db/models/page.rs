@@ -132,6 +132,21 @@ pub fn keyset_range<K>(
     }
 }
 
+/// Ends a per-parent page in product-SKU order (the inside of a `CROSS JOIN LATERAL (…) x`
+/// whose rows join `products p`): the keyset range of `ks` on `p.sku`, the order in the
+/// page's read direction, the limit, and the closing `) x`.
+pub fn sku_page_tail(sql: &mut SqlBuilder, ks: &Keyset<String>) {
+    keyset_range(sql, ks, "p.sku", true, |sql, sku| {
+        sql.bind(Bind::Text(sku.clone()));
+    });
+    sql.push(&format!(
+        " ORDER BY p.sku {} LIMIT ",
+        dir(ks.scan_ascending(true))
+    ))
+    .bind(Bind::BigInt(ks.fetch()))
+    .push(") x");
+}
+
 /// `ASC` or `DESC` for the direction rows are read in.
 pub fn dir(ascending: bool) -> &'static str {
     if ascending { "ASC" } else { "DESC" }

@@ -11,6 +11,7 @@ use crate::{
     db::{
         models::page::{
             Bind, CountRow, KeyTotal, Keyset, SqlBuilder, contains_pattern, dir, keyset_range,
+            sku_page_tail,
         },
         schema::products,
     },
@@ -272,15 +273,7 @@ pub async fn pages_by_category(
          SELECT {PRODUCT_COLUMNS} FROM products p \
          WHERE p.category_id IN (SELECT t.id FROM t WHERE t.root = r.root) AND NOT p.archived"
     ));
-    keyset_range(&mut sql, ks, "p.sku", true, |sql, sku| {
-        sql.bind(Bind::Text(sku.clone()));
-    });
-    sql.push(&format!(
-        " ORDER BY p.sku {} LIMIT ",
-        dir(ks.scan_ascending(true))
-    ))
-    .bind(Bind::BigInt(ks.fetch()))
-    .push(") x");
+    sku_page_tail(&mut sql, ks);
     Ok(sql.build().load(conn).await?)
 }
 

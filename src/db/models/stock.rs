@@ -7,7 +7,9 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::{
     db::{
-        models::page::{Bind, CountRow, KeyTotal, Keyset, SqlBuilder, dir, keyset_range},
+        models::page::{
+            Bind, CountRow, KeyTotal, Keyset, SqlBuilder, dir, keyset_range, sku_page_tail,
+        },
         schema::stocks,
     },
     error::AppResult,
@@ -105,15 +107,7 @@ pub async fn pages_by_store(
          JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id"
     ));
     stock_filter_sql(&mut sql, filter);
-    keyset_range(&mut sql, ks, "p.sku", true, |sql, sku| {
-        sql.bind(Bind::Text(sku.clone()));
-    });
-    sql.push(&format!(
-        " ORDER BY p.sku {} LIMIT ",
-        dir(ks.scan_ascending(true))
-    ))
-    .bind(Bind::BigInt(ks.fetch()))
-    .push(") x");
+    sku_page_tail(&mut sql, ks);
     Ok(sql.build().load(conn).await?)
 }
 
