@@ -29,7 +29,7 @@ type Result<T> = std::result::Result<T, ImportError>;
 /// Whether the fast path can answer for these files: every file it links to is imported too
 /// (links resolve within the files), and a ledger comes with its stock rows.
 pub(super) fn applies(present: &[(&'static FileSpec, PathBuf, Header)]) -> bool {
-    let has = |s: &FileSpec| present.iter().any(|(p, _, _)| p.name == s.name);
+    let has = |s: &FileSpec| load::has(present, s);
     present.iter().all(|(spec, _, _)| {
         spec.columns
             .iter()
@@ -73,13 +73,12 @@ pub(super) async fn attempt(
     let mut bases = Bases::default();
     for (spec, _, _) in present {
         if spec.columns[0].name == "id" {
-            let base: i64 = client
-                .query_one(
-                    &format!("SELECT coalesce(max(id), 0)::bigint FROM {}", spec.name),
-                    &[],
-                )
-                .await?
-                .get(0);
+            let base: i64 = load::scalar(
+                client,
+                &format!("SELECT coalesce(max(id), 0)::bigint FROM {}", spec.name),
+                &[],
+            )
+            .await?;
             bases.0.push((spec.name, base));
         }
     }
@@ -132,7 +131,7 @@ pub(super) async fn attempt(
         }
     }
     progress.spin();
-    let has = |s: &FileSpec| present.iter().any(|(p, _, _)| p.name == s.name);
+    let has = |s: &FileSpec| load::has(present, s);
 
     // 3. What spans rows: the category tree, the ledger's running sums and totals.
     if has(&spec::CATEGORIES) {
@@ -168,13 +167,12 @@ async fn truncate_empty(client: &Client, bulk: &[&'static str]) -> Result<Vec<&'
         if !bulk.contains(&spec.name) {
             continue;
         }
-        let empty: bool = client
-            .query_one(
-                &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", spec.name),
-                &[],
-            )
-            .await?
-            .get(0);
+        let empty: bool = load::scalar(
+            client,
+            &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", spec.name),
+            &[],
+        )
+        .await?;
         if empty {
             fresh.push(spec.name);
         }
@@ -218,19 +216,18 @@ fn estimated_rows(path: &Path) -> u64 {
 
 /// Every imported category reaches a root through its parents.
 async fn categories_form_a_tree(client: &Client, base: i64) -> Result<bool> {
-    let stray: i64 = client
-        .query_one(
-            "WITH RECURSIVE reach(id) AS (
-                 SELECT id FROM categories WHERE parent_id IS NULL
-                 UNION
-                 SELECT c.id FROM categories c JOIN reach r ON c.parent_id = r.id
-             )
-             SELECT count(*) FROM categories
-             WHERE id > $1 AND id NOT IN (SELECT id FROM reach)",
-            &[&i32::try_from(base).unwrap_or(i32::MAX)],
-        )
-        .await?
-        .get(0);
+    let stray: i64 = load::scalar(
+        client,
+        "WITH RECURSIVE reach(id) AS (
+             SELECT id FROM categories WHERE parent_id IS NULL
+             UNION
+             SELECT c.id FROM categories c JOIN reach r ON c.parent_id = r.id
+         )
+         SELECT count(*) FROM categories
+         WHERE id > $1 AND id NOT IN (SELECT id FROM reach)",
+        &[&i32::try_from(base).unwrap_or(i32::MAX)],
+    )
+    .await?;
     Ok(stray == 0)
 }
 
@@ -261,13 +258,12 @@ async fn ledger_sums_up(client: &Client, ledger_base: i64, product_base: i64) ->
     if bad_runs > 0 || bad_totals > 0 {
         return Ok(false);
     }
-    let held: i64 = client
-        .query_one(
-            "SELECT count(*) FROM stocks WHERE product_id > $1 AND quantity <> 0",
-            &[&product_base],
-        )
-        .await?
-        .get(0);
+    let held: i64 = load::scalar(
+        client,
+        "SELECT count(*) FROM stocks WHERE product_id > $1 AND quantity <> 0",
+        &[&product_base],
+    )
+    .await?;
     Ok(held == pairs)
 }
 

@@ -11,7 +11,11 @@ use std::{
 use bytes::Bytes;
 use futures::SinkExt as _;
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, NoTls, error::SqlState};
+use tokio_postgres::{
+    Client, NoTls,
+    error::SqlState,
+    types::{FromSql, ToSql},
+};
 
 use super::{
     ImportError, Problem, Progress, fast,
@@ -110,7 +114,7 @@ async fn transaction(
         counts.push((spec.file, rows));
     }
     progress.spin();
-    let has = |s: &FileSpec| present.iter().any(|(p, _, _)| p.name == s.name);
+    let has = |s: &FileSpec| self::has(present, s);
 
     // 2. Per-row checks: typed copies by casts plus cheap tests; only when something is
     //    wrong do the (slower, regular-expression) checks run to say exactly what and where.
@@ -241,6 +245,20 @@ pub(super) async fn finish(
     Ok(())
 }
 
+/// Whether `spec`'s file is among the imported ones.
+pub(super) fn has(present: &[(&'static FileSpec, PathBuf, Header)], spec: &FileSpec) -> bool {
+    present.iter().any(|(p, _, _)| p.name == spec.name)
+}
+
+/// The one value of a query that returns one row of one column.
+pub(super) async fn scalar<T: for<'a> FromSql<'a>>(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<T> {
+    Ok(client.query_one(sql, params).await?.get(0))
+}
+
 fn refuse_if_any(problems: Vec<Problem>) -> Result<()> {
     if problems.is_empty() {
         Ok(())
@@ -356,13 +374,12 @@ async fn typed_copy(client: &Client, spec: &'static FileSpec) -> Result<Vec<Prob
             client
                 .batch_execute("RELEASE SAVEPOINT import_typed")
                 .await?;
-            client
-                .query_one(
-                    &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE bad)", spec.typed()),
-                    &[],
-                )
-                .await?
-                .get::<_, bool>(0)
+            scalar::<bool>(
+                client,
+                &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE bad)", spec.typed()),
+                &[],
+            )
+            .await?
         }
         Err(err) if err.code().is_some_and(|c| c.code().starts_with("22")) => {
             client
@@ -624,16 +641,15 @@ pub(super) async fn is_bulk(client: &Client, spec: &FileSpec, rows: u64) -> Resu
     if rows < BULK_MIN_ROWS {
         return Ok(false);
     }
-    let existing: i64 = client
-        .query_one(
-            &format!(
-                "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT $1) x",
-                spec.name
-            ),
-            &[&rows],
-        )
-        .await?
-        .get(0);
+    let existing: i64 = scalar(
+        client,
+        &format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT $1) x",
+            spec.name
+        ),
+        &[&rows],
+    )
+    .await?;
     Ok(existing < rows)
 }
 
