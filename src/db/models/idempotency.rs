@@ -1,10 +1,11 @@
 //! Idempotency records of stock mutations: a client key, scoped to the user, remembered with
 //! a fingerprint of the request and the result it produced, for a retention period.
 //!
-//! The record is claimed at the start of the movement's own transaction
-//! (`INSERT … ON CONFLICT DO NOTHING`): a concurrent request with the same key blocks on the
-//! unique index until the first one commits (then it reads and replays the stored result) or
-//! rolls back (then it claims the key itself). So one key records at most one movement.
+//! The record is claimed at the start of the movement's own transaction (`INSERT … ON
+//! CONFLICT DO UPDATE … WHERE` expired, so a record past its retention is taken over): a
+//! concurrent request with the same key blocks on the unique index until the first one
+//! commits (then it reads and replays the stored result) or rolls back (then it claims the
+//! key itself). So one key records at most one movement.
 
 use std::time::Duration;
 
@@ -52,22 +53,13 @@ pub async fn claim(
     fingerprint: &[u8],
     retention: Duration,
 ) -> AppResult<Claim> {
-    let inserted = diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::user_id.eq(user_id),
-            idempotency_keys::key.eq(key),
-            idempotency_keys::fingerprint.eq(fingerprint),
-            idempotency_keys::result.eq(serde_json::Value::Null),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
-    if inserted == 1 {
-        return Ok(Claim::Fresh);
-    }
-    let taken_over = diesel::sql_query(
-        "UPDATE idempotency_keys SET fingerprint = $3, result = 'null'::jsonb, created_at = now() \
-         WHERE user_id = $1 AND key = $2 AND created_at < now() - make_interval(secs => $4)",
+    // New, or expired and taken over: either way this request owns the key now.
+    let claimed = diesel::sql_query(
+        "INSERT INTO idempotency_keys (user_id, key, fingerprint, result) \
+         VALUES ($1, $2, $3, 'null'::jsonb) \
+         ON CONFLICT (user_id, key) DO UPDATE \
+           SET fingerprint = EXCLUDED.fingerprint, result = EXCLUDED.result, created_at = now() \
+           WHERE idempotency_keys.created_at < now() - make_interval(secs => $4)",
     )
     .bind::<diesel::sql_types::Integer, _>(user_id)
     .bind::<diesel::sql_types::Text, _>(key)
@@ -75,7 +67,7 @@ pub async fn claim(
     .bind::<diesel::sql_types::Double, _>(seconds(retention))
     .execute(conn)
     .await?;
-    if taken_over == 1 {
+    if claimed == 1 {
         return Ok(Claim::Fresh);
     }
     let (stored_fp, result): (Vec<u8>, serde_json::Value) = idempotency_keys::table
