@@ -19,7 +19,7 @@ use tokio_postgres::Client;
 
 use super::{
     ImportError, Progress,
-    load::{self, CopyOutcome},
+    load::{self, CopyOutcome, Offsets},
     reader::{Encoder, Header, escape_into},
     spec::{self, FileSpec, Kind},
 };
@@ -49,19 +49,6 @@ fn key_target(spec: &'static FileSpec, column: &str) -> &'static FileSpec {
     }
 }
 
-/// Largest id of every table, before the import: a file's id `n` becomes `n + base`.
-#[derive(Debug, Default, Clone)]
-struct Bases(Vec<(&'static str, i64)>);
-
-impl Bases {
-    fn of(&self, spec: &FileSpec) -> i64 {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == spec.name)
-            .map_or(0, |(_, b)| *b)
-    }
-}
-
 /// Runs the import the fast way; `Ok(None)` means "give up, take the careful path" (the
 /// transaction is then still open and must be rolled back).
 pub(super) async fn attempt(
@@ -70,7 +57,8 @@ pub(super) async fn attempt(
     progress: &Progress,
 ) -> Result<Option<Vec<(&'static str, u64)>>> {
     load::begin(client).await?;
-    let mut bases = Bases::default();
+    // A file's id `n` becomes `n + base`, base being the table's largest id before the import.
+    let mut bases = Offsets::default();
     for (spec, _, _) in present {
         if spec.columns[0].name == "id" {
             let base: i64 = load::scalar(
@@ -79,7 +67,7 @@ pub(super) async fn attempt(
                 &[],
             )
             .await?;
-            bases.0.push((spec.name, base));
+            bases.set(spec, base);
         }
     }
 
@@ -281,7 +269,7 @@ struct Plan {
 
 /// The encoder of `spec`'s rows for `COPY` into its table, or `None` for a row it cannot
 /// vouch for.
-fn encoder(spec: &'static FileSpec, bases: &Bases) -> Box<Encoder> {
+fn encoder(spec: &'static FileSpec, bases: &Offsets) -> Box<Encoder> {
     let plans: Vec<Plan> = spec
         .columns
         .iter()

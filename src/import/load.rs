@@ -576,14 +576,16 @@ async fn total_problems(client: &Client) -> Result<Vec<Problem>> {
 
 /// Local id → database id: `local + offset` (order and spacing kept).
 #[derive(Debug, Default)]
-struct Offsets(Vec<(&'static str, i64)>);
+pub(super) struct Offsets(Vec<(&'static str, i64)>);
 
 impl Offsets {
-    fn set(&mut self, spec: &FileSpec, offset: i64) {
+    /// Records the offset of `spec`'s table.
+    pub(super) fn set(&mut self, spec: &FileSpec, offset: i64) {
         self.0.push((spec.name, offset));
     }
 
-    fn of(&self, spec: &FileSpec) -> i64 {
+    /// The offset of `spec`'s table (0 when none was set).
+    pub(super) fn of(&self, spec: &FileSpec) -> i64 {
         self.0
             .iter()
             .find(|(n, _)| *n == spec.name)
