@@ -346,6 +346,15 @@ impl TestApp {
     }
 }
 
+/// The shared folder beside the repository (the contract, gen.py): `STOCKROOM_SHARED_DIR`
+/// when set (`.ci/run` sets it for a clone made elsewhere), else `../shared`.
+pub fn shared_dir() -> std::path::PathBuf {
+    std::env::var_os("STOCKROOM_SHARED_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+        std::path::PathBuf::from,
+    )
+}
+
 /// The `stockroom` binary built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
 

@@ -46,7 +46,7 @@ async fn import(db_url: &str, dir: &Path) -> Outcome {
 /// gen.py output for `products` products in a new temp dir; returns it with its manifest.
 async fn generate(tag: &str, products: u32) -> (TempDir, Value) {
     let dir = TempDir::new(tag);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datagen/gen.py");
+    let script = crate::helpers::shared_dir().join("datagen/gen.py");
     let status = Command::new("python3")
         .arg(&script)
         .arg("--out")
