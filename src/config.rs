@@ -76,12 +76,6 @@ pub struct ServeSettings {
     #[arg(long, env = "STOCKROOM_DEV_MODE", default_value_t = false, action = clap::ArgAction::Set)]
     pub dev_mode: bool,
 
-    /// Milliseconds a DataLoader gathers the keys of one wave before it queries: longer
-    /// keeps waves whole on a slow or loaded machine (one query per relation), shorter
-    /// saves latency per nesting level.
-    #[arg(long, env = "STOCKROOM_LOADER_DELAY_MS", default_value_t = 10)]
-    pub loader_delay_ms: u64,
-
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: Limits,
@@ -162,13 +156,6 @@ impl Default for Limits {
     }
 }
 
-impl ServeSettings {
-    /// How long a DataLoader gathers one wave's keys (`loader_delay_ms`).
-    pub fn loader_delay(&self) -> Duration {
-        Duration::from_millis(self.loader_delay_ms)
-    }
-}
-
 impl Default for ServeSettings {
     fn default() -> Self {
         Self {
@@ -177,7 +164,6 @@ impl Default for ServeSettings {
             log_format: LogFormat::Text,
             cors_origins: Vec::new(),
             dev_mode: false,
-            loader_delay_ms: 10,
             limits: Limits::default(),
         }
     }

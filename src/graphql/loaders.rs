@@ -1,7 +1,8 @@
 //! DataLoaders: one per relation, keyed by a newtype, each one SQL query per request wave.
 //!
 //! A [`DbLoader`] is built per request (its cache must never outlive the request: it would
-//! leak data between users and serve stale rows), wrapped in async-graphql's `DataLoader`.
+//! leak data between users and serve stale rows), wrapped in a [`WaveLoader`], which sends
+//! each wave of keys as soon as the executor registered it (no timer).
 //! Loader errors are `async_graphql::Error` (already mapped from [`AppError`]) because the
 //! loader hands one error value to every key that waited on the failed query.
 //!
@@ -11,7 +12,7 @@
 
 use std::{collections::HashMap, hash::Hash};
 
-use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use async_graphql::dataloader::Loader;
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -25,7 +26,8 @@ use crate::{
             user,
         },
     },
-    error::AppError,
+    graphql::wave::WaveLoader,
+    with_conn,
 };
 
 /// Loads rows for the resolvers of one request.
@@ -34,34 +36,14 @@ pub struct DbLoader {
 }
 
 /// The per-request loader, as resolvers find it in the context.
-pub type Loaders = DataLoader<DbLoader, HashMapCache>;
+pub type Loaders = WaveLoader<DbLoader>;
 
 /// Builds the loaders of one request (or of one subscription), with the cache off: a
 /// mutation must see what the previous mutation of its document wrote, and a subscription
-/// lives long. Query documents switch it on with [`cache_for_query`].
-///
-/// `delay` is how long a loader gathers keys before it queries
-/// (`STOCKROOM_LOADER_DELAY_MS`, 10 ms by default): async-graphql's own 1 ms is shorter than
-/// it takes a debug build on a loaded machine to resolve a page of 100 rows whose children
-/// ask for keys, which splits one wave into two queries.
-pub fn for_request(pool: DbPool, delay: std::time::Duration) -> Loaders {
-    let loaders = DataLoader::with_cache(DbLoader { pool }, tokio::spawn, HashMapCache::default())
-        .delay(delay);
-    loaders.enable_all_cache(false);
-    loaders
-}
-
-/// Switches the request's cache on for a query document (nothing is written while it runs): a
-/// key asked for again in a later wave — the same store under many ledger rows whose
-/// resolution outlasted the loader's delay — is then not queried twice.
-pub fn cache_for_query(loaders: &Loaders) {
-    loaders.enable_all_cache(true);
-}
-
-impl DbLoader {
-    async fn conn(&self) -> Result<crate::db::DbConn, AppError> {
-        Ok(self.pool.get().await?)
-    }
+/// lives long. The gate switches it on for a query document (nothing is written while it
+/// runs), so a key asked for again in a later wave is not queried twice.
+pub fn for_request(pool: DbPool) -> Loaders {
+    WaveLoader::new(DbLoader { pool })
 }
 
 macro_rules! key {
@@ -98,7 +80,7 @@ impl Loader<ProductKey> for DbLoader {
         keys: &[ProductKey],
     ) -> Result<HashMap<ProductKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = product::by_ids(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => product::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (ProductKey(r.id), r)).collect())
     }
 }
@@ -112,7 +94,7 @@ impl Loader<CategoryKey> for DbLoader {
         keys: &[CategoryKey],
     ) -> Result<HashMap<CategoryKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = category::by_ids(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => category::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (CategoryKey(r.id), r)).collect())
     }
 }
@@ -123,7 +105,7 @@ impl Loader<StoreKey> for DbLoader {
 
     async fn load(&self, keys: &[StoreKey]) -> Result<HashMap<StoreKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = store::by_ids(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => store::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (StoreKey(r.id), r)).collect())
     }
 }
@@ -134,7 +116,7 @@ impl Loader<UserKey> for DbLoader {
 
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = user::by_ids(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => user::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (UserKey(r.id), r)).collect())
     }
 }
@@ -266,7 +248,7 @@ impl Loader<StockKey> for DbLoader {
 
     async fn load(&self, keys: &[StockKey]) -> Result<HashMap<StockKey, Self::Value>, Self::Error> {
         let pairs: Vec<(i32, i32)> = keys.iter().map(|k| k.0).collect();
-        let rows = stock::by_pairs(&mut *self.conn().await?, &pairs).await?;
+        let rows = with_conn!(&self.pool, c => stock::by_pairs(c, &pairs).await)?;
         Ok(rows
             .into_iter()
             .map(|r| (StockKey((r.product_id, r.store_id)), r))
@@ -283,7 +265,7 @@ impl Loader<TransactionKey> for DbLoader {
         keys: &[TransactionKey],
     ) -> Result<HashMap<TransactionKey, Self::Value>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = transaction::by_ids(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => transaction::by_ids(c, &ids).await)?;
         Ok(rows
             .into_iter()
             .map(|r| (TransactionKey(r.id), r))
@@ -300,7 +282,7 @@ impl Loader<CategoryChildrenKey> for DbLoader {
         keys: &[CategoryChildrenKey],
     ) -> Result<HashMap<CategoryChildrenKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = category::children_of(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => category::children_of(c, &ids).await)?;
         Ok(by_parent(rows, |r| r.parent_id.unwrap_or_default())
             .into_iter()
             .map(|(k, v)| (CategoryChildrenKey(k), v))
@@ -317,7 +299,7 @@ impl Loader<ProductStocksKey> for DbLoader {
         keys: &[ProductStocksKey],
     ) -> Result<HashMap<ProductStocksKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = stock::by_products(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => stock::by_products(c, &ids).await)?;
         Ok(by_parent(rows, |r| r.product_id)
             .into_iter()
             .map(|(k, v)| (ProductStocksKey(k), v))
@@ -334,7 +316,7 @@ impl Loader<ProductTotalKey> for DbLoader {
         keys: &[ProductTotalKey],
     ) -> Result<HashMap<ProductTotalKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = stock::totals_by_product(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => stock::totals_by_product(c, &ids).await)?;
         Ok(totals(rows)
             .into_iter()
             .map(|(k, v)| (ProductTotalKey(k), v))
@@ -351,7 +333,7 @@ impl Loader<UserStoresKey> for DbLoader {
         keys: &[UserStoresKey],
     ) -> Result<HashMap<UserStoresKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = store::for_users(&mut *self.conn().await?, &ids).await?;
+        let rows = with_conn!(&self.pool, c => store::for_users(c, &ids).await)?;
         let mut out: HashMap<UserStoresKey, Self::Value> = HashMap::new();
         for r in rows {
             out.entry(UserStoresKey(r.user_id))
@@ -370,10 +352,10 @@ impl Loader<CategoryTotalKey> for DbLoader {
         &self,
         keys: &[CategoryTotalKey],
     ) -> Result<HashMap<CategoryTotalKey, Self::Value>, Self::Error> {
-        let mut conn = self.conn().await?;
-        let mut out = HashMap::new();
+        Ok(with_conn!(&self.pool, conn => async {
+            let mut out = HashMap::new();
         for (store_id, ids) in groups(keys, |k| (k.store_id, k.category_id)) {
-            let rows = product::category_totals(&mut conn, &ids, store_id).await?;
+            let rows = product::category_totals(&mut *conn, &ids, store_id).await?;
             out.extend(totals(rows).into_iter().map(|(category_id, v)| {
                 (
                     CategoryTotalKey {
@@ -384,7 +366,9 @@ impl Loader<CategoryTotalKey> for DbLoader {
                 )
             }));
         }
-        Ok(out)
+            Ok(out)
+        }
+        .await)?)
     }
 }
 
@@ -400,7 +384,7 @@ impl Loader<QuantityAtKey> for DbLoader {
             .iter()
             .map(|k| (k.product_id, k.store_id, k.at))
             .collect();
-        let rows = stock::quantities_at(&mut *self.conn().await?, &questions).await?;
+        let rows = with_conn!(&self.pool, c => stock::quantities_at(c, &questions).await)?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -419,12 +403,12 @@ impl Loader<StoreStocksKey> for DbLoader {
         &self,
         keys: &[StoreStocksKey],
     ) -> Result<HashMap<StoreStocksKey, Self::Value>, Self::Error> {
-        let mut conn = self.conn().await?;
-        let mut out = HashMap::new();
+        Ok(with_conn!(&self.pool, conn => async {
+            let mut out = HashMap::new();
         for ((filter, page), ids) in
             groups(keys, |k| ((k.filter.clone(), k.page.clone()), k.store_id))
         {
-            let rows = stock::pages_by_store(&mut conn, &ids, &filter, &page).await?;
+            let rows = stock::pages_by_store(&mut *conn, &ids, &filter, &page).await?;
             for (store_id, rows) in by_parent(rows, |r| r.stock.store_id) {
                 let key = StoreStocksKey {
                     store_id,
@@ -434,7 +418,9 @@ impl Loader<StoreStocksKey> for DbLoader {
                 out.insert(key, rows);
             }
         }
-        Ok(out)
+            Ok(out)
+        }
+        .await)?)
     }
 }
 
@@ -446,10 +432,10 @@ impl Loader<StoreStockCountKey> for DbLoader {
         &self,
         keys: &[StoreStockCountKey],
     ) -> Result<HashMap<StoreStockCountKey, Self::Value>, Self::Error> {
-        let mut conn = self.conn().await?;
-        let mut out = HashMap::new();
+        Ok(with_conn!(&self.pool, conn => async {
+            let mut out = HashMap::new();
         for (filter, ids) in groups(keys, |k| (k.filter.clone(), k.store_id)) {
-            let rows = stock::counts_by_store(&mut conn, &ids, &filter).await?;
+            let rows = stock::counts_by_store(&mut *conn, &ids, &filter).await?;
             for (store_id, v) in totals(rows) {
                 let key = StoreStockCountKey {
                     store_id,
@@ -458,7 +444,9 @@ impl Loader<StoreStockCountKey> for DbLoader {
                 out.insert(key, v);
             }
         }
-        Ok(out)
+            Ok(out)
+        }
+        .await)?)
     }
 }
 
@@ -470,13 +458,13 @@ impl Loader<LedgerPageKey> for DbLoader {
         &self,
         keys: &[LedgerPageKey],
     ) -> Result<HashMap<LedgerPageKey, Self::Value>, Self::Error> {
-        let mut conn = self.conn().await?;
-        let mut out = HashMap::new();
+        Ok(with_conn!(&self.pool, conn => async {
+            let mut out = HashMap::new();
         for ((owner, kind, page), ids) in
             groups(keys, |k| ((k.owner, k.kind.clone(), k.page.clone()), k.id))
         {
             let rows =
-                transaction::pages_by_owner(&mut conn, owner, &ids, kind.as_deref(), &page).await?;
+                transaction::pages_by_owner(&mut *conn, owner, &ids, kind.as_deref(), &page).await?;
             let parent = |r: &transaction::InventoryTransaction| match owner {
                 LedgerOwner::Product => r.product_id,
                 LedgerOwner::Store => r.store_id,
@@ -491,7 +479,9 @@ impl Loader<LedgerPageKey> for DbLoader {
                 out.insert(key, rows);
             }
         }
-        Ok(out)
+            Ok(out)
+        }
+        .await)?)
     }
 }
 
@@ -503,13 +493,13 @@ impl Loader<CategoryProductsKey> for DbLoader {
         &self,
         keys: &[CategoryProductsKey],
     ) -> Result<HashMap<CategoryProductsKey, Self::Value>, Self::Error> {
-        let mut conn = self.conn().await?;
-        let mut out = HashMap::new();
+        Ok(with_conn!(&self.pool, conn => async {
+            let mut out = HashMap::new();
         for ((include_descendants, page), ids) in groups(keys, |k| {
             ((k.include_descendants, k.page.clone()), k.category_id)
         }) {
             let rows =
-                product::pages_by_category(&mut conn, &ids, include_descendants, &page).await?;
+                product::pages_by_category(&mut *conn, &ids, include_descendants, &page).await?;
             for (category_id, rows) in by_parent(rows, |r| r.root) {
                 let key = CategoryProductsKey {
                     category_id,
@@ -519,7 +509,9 @@ impl Loader<CategoryProductsKey> for DbLoader {
                 out.insert(key, rows.into_iter().map(|r| r.product).collect());
             }
         }
-        Ok(out)
+            Ok(out)
+        }
+        .await)?)
     }
 }
 
@@ -531,10 +523,10 @@ impl Loader<CategoryProductCountKey> for DbLoader {
         &self,
         keys: &[CategoryProductCountKey],
     ) -> Result<HashMap<CategoryProductCountKey, Self::Value>, Self::Error> {
-        let mut conn = self.conn().await?;
-        let mut out = HashMap::new();
+        Ok(with_conn!(&self.pool, conn => async {
+            let mut out = HashMap::new();
         for (include_descendants, ids) in groups(keys, |k| (k.include_descendants, k.category_id)) {
-            let rows = product::counts_by_category(&mut conn, &ids, include_descendants).await?;
+            let rows = product::counts_by_category(&mut *conn, &ids, include_descendants).await?;
             for (category_id, v) in totals(rows) {
                 let key = CategoryProductCountKey {
                     category_id,
@@ -543,6 +535,8 @@ impl Loader<CategoryProductCountKey> for DbLoader {
                 out.insert(key, v);
             }
         }
-        Ok(out)
+            Ok(out)
+        }
+        .await)?)
     }
 }

@@ -14,6 +14,7 @@ pub mod query;
 pub mod schema;
 pub mod subscription;
 pub mod types;
+pub mod wave;
 
 use async_graphql::Context;
 

@@ -13,7 +13,7 @@ use crate::{
         conn,
         ids::{self, NodeId},
         loaders,
-        loaders::{CategoryKey, ProductKey, StockKey, StoreKey, cache_for_query},
+        loaders::{CategoryKey, ProductKey, StockKey, StoreKey},
         pagination,
         types::{
             category::Category,
@@ -57,13 +57,11 @@ fn non_empty<'a>(value: &'a str, field: &str) -> Result<&'a str, AppError> {
 impl Query {
     /// Fetches any object by its global ID; null when it names nothing.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
-        cache_for_query(loaders(ctx));
         node::resolve_arg(ctx, &id, "id").await
     }
 
     /// Fetches several objects by global ID, in the order given.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
-        cache_for_query(loaders(ctx));
         let parsed = ids
             .iter()
             .enumerate()
@@ -90,7 +88,6 @@ impl Query {
         filter: Option<ProductFilter>,
         order_by: Option<ProductOrder>,
     ) -> Result<ProductConnection> {
-        cache_for_query(loaders(ctx));
         let filter = ProductFilter::parse(filter)?;
         let (order, asc) = ProductOrder::parse(order_by);
         let ks = pagination::keyset::<ProductCursor>(first, after, last, before)?;
@@ -117,7 +114,6 @@ impl Query {
         id: Option<ID>,
         sku: Option<String>,
     ) -> Result<Option<Product>> {
-        cache_for_query(loaders(ctx));
         exactly_one(&id, &sku, ("id", "sku"))?;
         if let Some(id) = id {
             let id = ids::product_id(&id, "id")?;
@@ -132,7 +128,6 @@ impl Query {
 
     /// Root categories (no parent), by name.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
-        cache_for_query(loaders(ctx));
         Ok(category_model::roots(&mut *conn(ctx).await?)
             .await?
             .into_iter()
@@ -142,7 +137,6 @@ impl Query {
 
     /// A category by ID.
     async fn category(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Category>> {
-        cache_for_query(loaders(ctx));
         let id = ids::category_id(&id, "id")?;
         Ok(loaders(ctx).load_one(CategoryKey(id)).await?.map(Category))
     }
@@ -154,7 +148,6 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<StoreConnection> {
-        cache_for_query(loaders(ctx));
         let ks = pagination::forward::<String>(first, after)?;
         let rows =
             store_model::page_by_code(&mut *conn(ctx).await?, ks.after.as_deref(), ks.fetch())
@@ -171,7 +164,6 @@ impl Query {
         id: Option<ID>,
         code: Option<String>,
     ) -> Result<Option<Store>> {
-        cache_for_query(loaders(ctx));
         exactly_one(&id, &code, ("id", "code"))?;
         if let Some(id) = id {
             let id = ids::store_id(&id, "id")?;
@@ -191,7 +183,6 @@ impl Query {
         product_id: ID,
         store_id: ID,
     ) -> Result<Option<Stock>> {
-        cache_for_query(loaders(ctx));
         let product_id = ids::product_id(&product_id, "productId")?;
         let store_id = ids::store_id(&store_id, "storeId")?;
         Ok(loaders(ctx)
@@ -208,7 +199,6 @@ impl Query {
         first: Option<i32>,
         after: Option<String>,
     ) -> Result<StockConnection> {
-        cache_for_query(loaders(ctx));
         let store_id = store_id
             .map(|id| ids::store_id(&id, "storeId"))
             .transpose()?;
@@ -233,7 +223,6 @@ impl Query {
         after: Option<String>,
         filter: Option<TransactionFilter>,
     ) -> Result<InventoryTransactionConnection> {
-        cache_for_query(loaders(ctx));
         let filter = TransactionFilter::parse(filter)?;
         let ks = pagination::forward(first, after)?;
         let rows = transaction_model::page(&mut *conn(ctx).await?, &filter, &ks).await?;

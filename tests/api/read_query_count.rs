@@ -150,33 +150,3 @@ async fn nested_reads_cost_the_same_number_of_queries_for_page_sizes_1_10_and_10
         report.join("\n")
     );
 }
-
-#[tokio::test]
-async fn the_loaders_wait_as_long_as_the_loader_delay_setting_says() {
-    let settings = stockroom::config::ServeSettings {
-        loader_delay_ms: 400,
-        ..Default::default()
-    };
-    let app = TestApp::spawn_with(settings).await;
-    seed(&app, 3).await;
-    let token = app.admin_token().await;
-    ok(&app, &token, "{ viewer { username } }", json!({})).await;
-    // Two nesting levels behind loaders (category, then its parent): two waves of 400 ms.
-    let started = std::time::Instant::now();
-    let data = ok(
-        &app,
-        &token,
-        "{ products(first: 1) { nodes { category { parent { name } } } } }",
-        json!({}),
-    )
-    .await;
-    let took = started.elapsed();
-    assert!(
-        data["products"]["nodes"][0]["category"].is_object(),
-        "{data}"
-    );
-    assert!(
-        took >= std::time::Duration::from_millis(800),
-        "two waves of 400 ms each: took {took:?}"
-    );
-}

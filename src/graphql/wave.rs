@@ -1,0 +1,224 @@
+//! A per-request batching loader with no timer: a wave of keys goes to the database as soon
+//! as the executor has registered it.
+//!
+//! async-graphql resolves a request as one task: every field future that is ready is polled
+//! in the same pass of that task. The first key of a relation opens a batch and its caller
+//! becomes the batch's leader; the leader yields (`tokio::task::yield_now`, whose wake-up
+//! tokio defers until the current poll of the task has finished), so every sibling field
+//! registers its key in the same batch. When a whole pass added no key, the batch is closed
+//! and its one query (the async-graphql [`Loader`] implementation) runs in a task of its own;
+//! every caller then reads its value from the batch. No delay, no timer: the waves are the
+//! executor's own.
+//!
+//! Compared with async-graphql's `DataLoader` (a spawned task per wave that first sleeps for a
+//! fixed delay, a tracing span and a oneshot channel per call) a call costs a lock, a hash
+//! insert and a `Notify` registration. A leader dropped before it dispatched (its sibling
+//! failed, the request was cancelled) still dispatches, from its destructor, so no caller of
+//! the batch waits forever.
+
+use std::{
+    any::{Any, TypeId},
+    collections::{HashMap, HashSet},
+    hash::Hash,
+    sync::{Arc, Mutex, MutexGuard, OnceLock},
+};
+
+use async_graphql::dataloader::Loader;
+use tokio::sync::Notify;
+
+/// The most yields a leader waits for its batch to stop growing (a bound, not a delay: a
+/// wave is normally complete after one or two passes).
+const MAX_PASSES: usize = 16;
+
+/// A per-request loader over the batch functions of `L`.
+pub struct WaveLoader<L> {
+    inner: Arc<Inner<L>>,
+}
+
+struct Inner<L> {
+    loader: L,
+    /// Per key type: its open batch and its cache.
+    queues: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    /// Whether values are cached for the rest of the request (query documents only).
+    cache: std::sync::atomic::AtomicBool,
+}
+
+/// The open batch and the cache of one key type.
+struct Queue<K, V> {
+    open: Option<Arc<Batch<K, V>>>,
+    cache: HashMap<K, V>,
+}
+
+/// What a batch's query returned, shared by every caller of the batch.
+type Outcome<K, V, E> = Result<HashMap<K, V>, E>;
+
+/// One wave of keys of one type and, once its query ran, the result.
+struct Batch<K, V> {
+    keys: Mutex<HashSet<K>>,
+    /// Set once, by the dispatch.
+    result: OnceLock<Outcome<K, V, async_graphql::Error>>,
+    done: Notify,
+    dispatched: std::sync::atomic::AtomicBool,
+}
+
+impl<L> WaveLoader<L>
+where
+    L: Send + Sync + 'static,
+{
+    /// A loader over `loader`'s batch functions, its cache off.
+    pub fn new(loader: L) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                loader,
+                queues: Mutex::new(HashMap::new()),
+                cache: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Switches the cache on or off for the rest of the request.
+    pub fn enable_all_cache(&self, on: bool) {
+        self.inner
+            .cache
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The value of `key`, loaded in one query with every other key of its wave.
+    pub async fn load_one<K>(&self, key: K) -> Result<Option<L::Value>, async_graphql::Error>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K, Error = async_graphql::Error>,
+    {
+        let cache = self.inner.cache.load(std::sync::atomic::Ordering::Relaxed);
+        let (batch, leader) = {
+            let mut queues = self.inner.lock_queues();
+            let queue = queues
+                .entry(TypeId::of::<K>())
+                .or_insert_with(|| {
+                    Box::new(Queue::<K, L::Value> {
+                        open: None,
+                        cache: HashMap::new(),
+                    })
+                })
+                .downcast_mut::<Queue<K, L::Value>>()
+                .expect("a queue is stored under its own key type");
+            if cache && let Some(value) = queue.cache.get(&key) {
+                return Ok(Some(value.clone()));
+            }
+            match &queue.open {
+                Some(batch) => {
+                    lock(&batch.keys).insert(key.clone());
+                    (batch.clone(), false)
+                }
+                None => {
+                    let batch = Arc::new(Batch {
+                        keys: Mutex::new(HashSet::from([key.clone()])),
+                        result: OnceLock::new(),
+                        done: Notify::new(),
+                        dispatched: std::sync::atomic::AtomicBool::new(false),
+                    });
+                    queue.open = Some(batch.clone());
+                    (batch, true)
+                }
+            }
+        };
+        if leader {
+            let dispatch = Dispatch {
+                inner: self.inner.clone(),
+                batch: batch.clone(),
+            };
+            let mut seen = 0;
+            for _ in 0..MAX_PASSES {
+                let now = lock(&batch.keys).len();
+                if now == seen {
+                    break;
+                }
+                seen = now;
+                tokio::task::yield_now().await;
+            }
+            drop(dispatch);
+        }
+        loop {
+            let done = batch.done.notified();
+            if let Some(result) = batch.result.get() {
+                return match result {
+                    Ok(values) => Ok(values.get(&key).cloned()),
+                    Err(err) => Err(err.clone()),
+                };
+            }
+            done.await;
+        }
+    }
+}
+
+impl<L> Inner<L> {
+    fn lock_queues(&self) -> MutexGuard<'_, HashMap<TypeId, Box<dyn Any + Send>>> {
+        lock(&self.queues)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Closes a batch and runs its query when dropped: by its leader after the wave settled, or
+/// by the leader's destructor when the leader was cancelled first.
+struct Dispatch<K, L>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    L: Loader<K, Error = async_graphql::Error>,
+{
+    inner: Arc<Inner<L>>,
+    batch: Arc<Batch<K, L::Value>>,
+}
+
+impl<K, L> Drop for Dispatch<K, L>
+where
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    L: Loader<K, Error = async_graphql::Error>,
+{
+    fn drop(&mut self) {
+        if self
+            .batch
+            .dispatched
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            return;
+        }
+        // Close the batch: later keys open the next one.
+        {
+            let mut queues = self.inner.lock_queues();
+            if let Some(queue) = queues
+                .get_mut(&TypeId::of::<K>())
+                .and_then(|q| q.downcast_mut::<Queue<K, L::Value>>())
+                && queue
+                    .open
+                    .as_ref()
+                    .is_some_and(|open| Arc::ptr_eq(open, &self.batch))
+            {
+                queue.open = None;
+            }
+        }
+        let inner = self.inner.clone();
+        let batch = self.batch.clone();
+        tokio::spawn(async move {
+            let keys: Vec<K> = lock(&batch.keys).drain().collect();
+            let result = inner.loader.load(&keys).await;
+            if let Ok(values) = &result
+                && inner.cache.load(std::sync::atomic::Ordering::Relaxed)
+            {
+                let mut queues = inner.lock_queues();
+                if let Some(queue) = queues
+                    .get_mut(&TypeId::of::<K>())
+                    .and_then(|q| q.downcast_mut::<Queue<K, L::Value>>())
+                {
+                    queue
+                        .cache
+                        .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            let _ = batch.result.set(result);
+            batch.done.notify_waiters();
+        });
+    }
+}
