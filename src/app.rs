@@ -10,15 +10,15 @@ use crate::{
     config::{DbSettings, EMBEDDED_DATABASE, ServeSettings},
     db::{self, DbPool, migrations},
     embedded_pg::{EmbeddedPostgres, StartOptions},
-    graphql::schema::{self, StockroomSchema},
+    graphql::{guard::Gate, schema},
     http, seed,
 };
 
 /// What every request handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    /// The GraphQL schema (holds the pool as data).
-    pub schema: StockroomSchema,
+    /// The GraphQL schema behind the checks that run before it executes.
+    pub gate: Gate,
     /// The database pool.
     pub pool: DbPool,
     /// The settings the service started with.
@@ -31,7 +31,7 @@ impl AppState {
     /// Builds the state over a pool.
     pub fn new(pool: DbPool, settings: ServeSettings) -> Self {
         Self {
-            schema: schema::build(pool.clone(), &settings),
+            gate: schema::build(pool.clone(), &settings),
             pool,
             settings: Arc::new(settings),
             latest_migration: migrations::latest_version(),

@@ -1,6 +1,14 @@
-//! The schema extension that stands between a document and its execution, in one place:
-//! Apollo persisted queries (a bounded cache), the query limits, an `extensions.code` on every
-//! parse and validation error, the anonymous-access rule, and no mutation over GET.
+//! What stands between a document and its execution, in one place and before `execute`:
+//! Apollo persisted queries (a bounded cache), the query limits, the caller's token, the
+//! anonymous-access rule, and no mutation over GET; and an `extensions.code` for every parse
+//! and validation error.
+//!
+//! The checks run before the schema is asked to execute, so the schema carries no extension
+//! (with one, async-graphql runs the extension chain and builds a `ResolveInfo` for every
+//! field it resolves). A refusal that the GraphQL spec orders after validation (a missing
+//! token, a mutation over GET) runs the document through a second schema whose one extension
+//! answers the refusal instead of executing: a document with errors still gets its validation
+//! errors first.
 
 use std::{
     num::NonZeroUsize,
@@ -8,14 +16,11 @@ use std::{
 };
 
 use async_graphql::{
-    Data, ErrorExtensionValues, Request, Response, ServerError, ServerResult, ValidationResult,
-    Variables,
-    extensions::{
-        Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery,
-        NextPrepareRequest, NextValidation,
-    },
-    parser::types::{ExecutableDocument, OperationType},
+    ErrorExtensionValues, Request, Response, ServerError, ServerResult,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
+    parser::types::OperationType,
 };
+use futures::{StreamExt, stream::BoxStream};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -23,7 +28,11 @@ use crate::{
     config::Limits,
     db::DbPool,
     error::{AppError, code},
-    graphql::limits::{self, DocumentFacts, SchemaShape},
+    graphql::{
+        limits::{self, SchemaShape},
+        loaders,
+        schema::StockroomSchema,
+    },
 };
 
 /// `extensions.code` of a mutation sent over GET (the HTTP layer answers 405).
@@ -33,69 +42,243 @@ pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
 /// Largest query text kept in the persisted-query cache (bounds its memory with its size).
 const MAX_PERSISTED_QUERY_BYTES: usize = 64 * 1024;
 
-/// Request data: the request came as HTTP GET (mutations are refused).
-#[derive(Debug, Clone, Copy)]
-pub struct HttpGet;
-
-/// Request data the guard fills in for the HTTP layer: the type of the operation that ran.
-#[derive(Debug, Clone, Default)]
-pub struct Probe(Arc<Mutex<Option<OperationType>>>);
-
-impl Probe {
-    /// The operation type, once the document was parsed and the operation chosen.
-    pub fn operation_type(&self) -> Option<OperationType> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn set(&self, ty: OperationType) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(ty);
-    }
+/// Who is asking.
+#[derive(Clone, Copy)]
+pub enum Caller<'a> {
+    /// An HTTP request's `Authorization` header, looked up only once the limits passed (a
+    /// refused document costs no SQL), once per HTTP request (a batch shares it).
+    Http(&'a Credentials),
+    /// A WebSocket session's caller, authenticated at `connection_init`.
+    Socket(&'a Viewer),
 }
 
-/// Everything the guard needs, shared by all requests.
+/// How one operation came in.
+#[derive(Clone, Copy)]
+pub struct Arrival<'a> {
+    /// Who sent it.
+    pub caller: Caller<'a>,
+    /// Sent with HTTP GET (only queries may run).
+    pub get: bool,
+}
+
+/// The checks before execution and the two schemas, shared by every request.
+#[derive(Clone)]
+pub struct Gate(Arc<Shared>);
+
 struct Shared {
+    schema: StockroomSchema,
+    refusing: StockroomSchema,
+    pool: DbPool,
     shape: SchemaShape,
     limits: Limits,
     public_read: bool,
     persisted: Mutex<lru::LruCache<String, String>>,
 }
 
-/// The extension factory to register on the schema.
-#[derive(Clone)]
-pub struct Guard(Arc<Shared>);
+/// What the checks decided about one operation.
+enum Admission {
+    /// Execute it, as this caller.
+    Run(Request, Viewer),
+    /// Refused after validation: validation errors first, else this error.
+    Refuse(Request, ServerError),
+    /// Refused before anything else (bad request, parse error, limits).
+    Reject(ServerError),
+}
 
-impl Guard {
-    /// A guard for a schema with this SDL, these limits and this anonymous-read setting.
-    pub fn new(sdl: &str, limits: &Limits, public_read: bool) -> Self {
+/// Request data of the refusing schema: the error to answer instead of executing.
+struct Refusal(ServerError);
+
+/// The one extension of the refusing schema.
+struct Refuser;
+
+impl ExtensionFactory for Refuser {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(Refuser)
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for Refuser {
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        _operation_name: Option<&str>,
+        _next: NextExecute<'_>,
+    ) -> Response {
+        let err = ctx.data_opt::<Refusal>().map_or_else(
+            || coded("the operation was refused", code::FORBIDDEN),
+            |r| r.0.clone(),
+        );
+        Response::from_errors(vec![err])
+    }
+}
+
+impl Gate {
+    /// A gate in front of `schema` (which must carry no extension), with `refusing` (the same
+    /// schema built with [`Gate::refuser`]) for refusals after validation.
+    pub fn new(
+        schema: StockroomSchema,
+        refusing: StockroomSchema,
+        pool: DbPool,
+        limits: &Limits,
+        public_read: bool,
+    ) -> Self {
         let cap = NonZeroUsize::new(limits.apq_cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self(Arc::new(Shared {
-            shape: SchemaShape::from_sdl(sdl),
+            shape: SchemaShape::from_sdl(&schema.sdl()),
+            schema,
+            refusing,
+            pool,
             limits: limits.clone(),
             public_read,
             persisted: Mutex::new(lru::LruCache::new(cap)),
         }))
     }
-}
 
-impl ExtensionFactory for Guard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GuardExtension {
-            shared: self.0.clone(),
-            facts: Mutex::new(None),
-        })
+    /// The extension that makes a schema the refusing one.
+    pub fn refuser() -> impl ExtensionFactory {
+        Refuser
     }
-}
 
-/// The per-request instance.
-struct GuardExtension {
-    shared: Arc<Shared>,
-    facts: Mutex<Option<DocumentFacts>>,
+    /// The schema that executes (for its SDL).
+    pub fn schema(&self) -> &StockroomSchema {
+        &self.0.schema
+    }
+
+    /// Checks and runs one operation with its own loaders; returns its response and, once the
+    /// document was parsed, the type of the operation chosen.
+    pub async fn run(
+        &self,
+        request: Request,
+        arrival: Arrival<'_>,
+    ) -> (Response, Option<OperationType>) {
+        let (admission, ty) = self.admit(request, arrival).await;
+        let response = match admission {
+            Admission::Run(request, viewer) => {
+                Box::pin(
+                    self.0
+                        .schema
+                        .execute(self.with_loaders(request, viewer, ty)),
+                )
+                .await
+            }
+            Admission::Refuse(request, err) => {
+                Box::pin(self.0.refusing.execute(request.data(Refusal(err)))).await
+            }
+            Admission::Reject(err) => Response::from_errors(vec![err]),
+        };
+        (code_request_errors(response, &self.0.limits), ty)
+    }
+
+    /// Checks one operation and runs it as a stream of responses (a subscription's events;
+    /// one response for a query or mutation).
+    pub async fn run_stream(
+        &self,
+        request: Request,
+        arrival: Arrival<'_>,
+    ) -> BoxStream<'static, Response> {
+        let (admission, ty) = self.admit(request, arrival).await;
+        let limits = self.0.limits.clone();
+        let stream = match admission {
+            Admission::Run(request, viewer) => self
+                .0
+                .schema
+                .execute_stream(self.with_loaders(request, viewer, ty))
+                .boxed(),
+            Admission::Refuse(request, err) => self
+                .0
+                .refusing
+                .execute_stream(request.data(Refusal(err)))
+                .boxed(),
+            Admission::Reject(err) => {
+                futures::stream::once(async move { Response::from_errors(vec![err]) }).boxed()
+            }
+        };
+        stream
+            .map(move |response| code_request_errors(response, &limits))
+            .boxed()
+    }
+
+    /// The request with its caller and loaders (cached for the request only for a query:
+    /// a mutation must see what the previous mutation of its document wrote, and a
+    /// subscription lives long).
+    fn with_loaders(&self, request: Request, viewer: Viewer, ty: Option<OperationType>) -> Request {
+        let loaders = loaders::for_request(self.0.pool.clone());
+        loaders.enable_all_cache(ty == Some(OperationType::Query));
+        request.data(viewer).data(loaders)
+    }
+
+    /// Everything before execution, in the order clients see refusals in.
+    async fn admit(
+        &self,
+        mut request: Request,
+        arrival: Arrival<'_>,
+    ) -> (Admission, Option<OperationType>) {
+        if let Err(err) = self.persisted(&mut request) {
+            return (Admission::Reject(err), None);
+        }
+        if request.query.is_empty() {
+            return (
+                Admission::Reject(coded("the request has no query", code::BAD_REQUEST)),
+                None,
+            );
+        }
+        // Parsed and measured here, before async-graphql's own passes (its recursion check
+        // expands fragments, which a fragment "bomb" makes exponential).
+        let limits = &self.0.limits;
+        if let Err(err) = limits::check_text(&request.query, limits) {
+            return (Admission::Reject(from_app(err)), None);
+        }
+        let doc = match async_graphql::parser::parse_query(&request.query) {
+            Ok(doc) => doc,
+            Err(err) => {
+                let mut err = ServerError::from(err);
+                if err.message.to_ascii_lowercase().contains("recursion") {
+                    set_code(&mut err, code::QUERY_TOO_COMPLEX, Some(limits.max_depth));
+                } else {
+                    set_code(&mut err, code::GRAPHQL_PARSE_FAILED, None);
+                }
+                return (Admission::Reject(err), None);
+            }
+        };
+        let facts = match limits::check(&doc, &request.variables, &self.0.shape, limits) {
+            Ok(facts) => facts,
+            Err(err) => return (Admission::Reject(from_app(err)), None),
+        };
+        request.set_parsed_query(doc);
+        let not_a_query = || {
+            coded(
+                "only queries may be sent with GET; use POST",
+                METHOD_NOT_ALLOWED,
+            )
+        };
+        // Over GET, a document with no query at all is refused before validation (405).
+        if arrival.get && !facts.has_query() {
+            return (Admission::Reject(not_a_query()), None);
+        }
+        let operation = facts.operation(request.operation_name.as_deref());
+        let ty = operation.map(|op| op.ty);
+        if arrival.get && ty != Some(OperationType::Query) {
+            return (Admission::Refuse(request, not_a_query()), ty);
+        }
+        let viewer = match arrival.caller {
+            Caller::Socket(viewer) => viewer.clone(),
+            Caller::Http(credentials) => match credentials.viewer(&self.0.pool).await {
+                Ok(viewer) => viewer,
+                Err(err) => return (Admission::Refuse(request, from_app(err)), ty),
+            },
+        };
+        // The read rule, for every operation: without a token only introspection, unless
+        // public reads are on (the resolvers' role checks then refuse anonymous writes).
+        let introspection_only = operation.is_some_and(|op| op.introspection_only);
+        if viewer.user.is_none() && !self.0.public_read && !introspection_only {
+            let err = from_app(AppError::Unauthenticated(
+                "a bearer token is required (Authorization: Bearer <token>)".into(),
+            ));
+            return (Admission::Refuse(request, err), ty);
+        }
+        (Admission::Run(request, viewer), ty)
+    }
 }
 
 /// A `ServerError` with a code and nothing else.
@@ -130,7 +313,7 @@ fn set_code(err: &mut ServerError, code: &str, limit: Option<usize>) {
     }
 }
 
-impl GuardExtension {
+impl Gate {
     /// Apollo APQ: a hash alone is looked up; a hash with its text is checked and stored.
     fn persisted(&self, request: &mut Request) -> ServerResult<()> {
         let Some(value) = request.extensions.remove("persistedQuery") else {
@@ -149,7 +332,7 @@ impl GuardExtension {
             ));
         };
         let mut cache = self
-            .shared
+            .0
             .persisted
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -173,149 +356,28 @@ impl GuardExtension {
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for GuardExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        self.persisted(&mut request)?;
-        if request.query.is_empty() {
-            return Err(coded("the request has no query", code::BAD_REQUEST));
+/// Gives the errors of async-graphql's own parse and validation passes their codes (the
+/// limits it checks as a backstop answer QUERY_TOO_COMPLEX with the limit).
+fn code_request_errors(mut response: Response, limits: &Limits) -> Response {
+    if matches!(response.data, async_graphql::Value::Null) {
+        for err in response.errors.iter_mut().filter(|e| e.path.is_empty()) {
+            code_request_error(err, limits);
         }
-        // Parsed and measured here, before async-graphql's own passes (its recursion check
-        // expands fragments, which a fragment "bomb" makes exponential).
-        let limits = &self.shared.limits;
-        limits::check_text(&request.query, limits).map_err(from_app)?;
-        let doc = async_graphql::parser::parse_query(&request.query).map_err(|err| {
-            let mut err = ServerError::from(err);
-            if err.message.to_ascii_lowercase().contains("recursion") {
-                set_code(&mut err, code::QUERY_TOO_COMPLEX, Some(limits.max_depth));
-            } else {
-                set_code(&mut err, code::GRAPHQL_PARSE_FAILED, None);
-            }
-            err
-        })?;
-        let facts = limits::check(&doc, &request.variables, &self.shared.shape, limits)
-            .map_err(from_app)?;
-        *self
-            .facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(facts);
-        request.set_parsed_query(doc);
-        next.run(ctx, request).await
     }
+    response
+}
 
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let limits = &self.shared.limits;
-        let doc = next.run(ctx, query, variables).await.map_err(|mut err| {
-            if !has_code(&err) {
-                if err.message.contains("recursion depth") {
-                    set_code(&mut err, code::QUERY_TOO_COMPLEX, Some(limits.max_depth));
-                } else if err.message.contains("directives") {
-                    set_code(
-                        &mut err,
-                        code::QUERY_TOO_COMPLEX,
-                        Some(limits.max_directives),
-                    );
-                } else {
-                    set_code(&mut err, code::GRAPHQL_PARSE_FAILED, None);
-                }
-            }
-            err
-        })?;
-        // Over GET, a document with no query at all is refused before validation (405).
-        let has_query = self
-            .facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .is_none_or(DocumentFacts::has_query);
-        if ctx.data_opt::<HttpGet>().is_some() && !has_query {
-            return Err(coded(
-                "only queries may be sent with GET; use POST",
-                METHOD_NOT_ALLOWED,
-            ));
-        }
-        Ok(doc)
+fn code_request_error(err: &mut ServerError, limits: &Limits) {
+    if has_code(err) {
+        return;
     }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let limits = &self.shared.limits;
-        next.run(ctx).await.map_err(|mut errors| {
-            for err in errors.iter_mut().filter(|e| !has_code(e)) {
-                if err.message.contains("too complex") {
-                    set_code(err, code::QUERY_TOO_COMPLEX, Some(limits.max_complexity));
-                } else if err.message.contains("nested too deep") {
-                    set_code(err, code::QUERY_TOO_COMPLEX, Some(limits.max_depth));
-                } else {
-                    set_code(err, code::GRAPHQL_VALIDATION_FAILED, None);
-                }
-            }
-            errors
-        })
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let facts = self
-            .facts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .and_then(|f| f.operation(operation_name));
-        if let (Some(facts), Some(probe)) = (facts, ctx.data_opt::<Probe>()) {
-            probe.set(facts.ty);
-        }
-        let ty = facts.map(|f| f.ty);
-        if ty != Some(OperationType::Query) && ctx.data_opt::<HttpGet>().is_some() {
-            return Response::from_errors(vec![coded(
-                "only queries may be sent with GET; use POST",
-                METHOD_NOT_ALLOWED,
-            )]);
-        }
-        // Who is asking: a WebSocket session brings its Viewer (authenticated at
-        // connection_init); an HTTP request its Credentials, looked up only now, after the
-        // limits passed (a refused document costs no SQL, not even the token lookup).
-        let viewer = match (ctx.data_opt::<Viewer>(), ctx.data_opt::<Credentials>()) {
-            (Some(viewer), _) => viewer.clone(),
-            (None, Some(credentials)) => {
-                let Some(pool) = ctx.data_opt::<DbPool>() else {
-                    return Response::from_errors(vec![from_app(AppError::ServiceUnavailable)]);
-                };
-                match credentials.viewer(pool).await {
-                    Ok(viewer) => viewer,
-                    Err(err) => return Response::from_errors(vec![from_app(err)]),
-                }
-            }
-            (None, None) => Viewer::default(),
-        };
-        // The read rule, for every operation: without a token only introspection, unless
-        // public reads are on (the resolvers' role checks then refuse anonymous writes).
-        let introspection_only = facts.is_some_and(|f| f.introspection_only);
-        if viewer.user.is_none() && !self.shared.public_read && !introspection_only {
-            return Response::from_errors(vec![from_app(AppError::Unauthenticated(
-                "a bearer token is required (Authorization: Bearer <token>)".into(),
-            ))]);
-        }
-        let mut data = Data::default();
-        data.insert(viewer);
-        next.run_with_data(ctx, operation_name, data).await
+    if err.message.contains("recursion depth") || err.message.contains("nested too deep") {
+        set_code(err, code::QUERY_TOO_COMPLEX, Some(limits.max_depth));
+    } else if err.message.contains("directives") {
+        set_code(err, code::QUERY_TOO_COMPLEX, Some(limits.max_directives));
+    } else if err.message.contains("too complex") {
+        set_code(err, code::QUERY_TOO_COMPLEX, Some(limits.max_complexity));
+    } else {
+        set_code(err, code::GRAPHQL_VALIDATION_FAILED, None);
     }
 }

@@ -6,7 +6,7 @@ use crate::{
     config::ServeSettings,
     db::{DbPool, models::idempotency},
     graphql::{
-        guard::Guard,
+        guard::Gate,
         mutation::{KeyRetention, Mutation},
         query::Query,
         subscription::Subscription,
@@ -17,14 +17,33 @@ use crate::{
 /// The stockroom schema.
 pub type StockroomSchema = Schema<Query, Mutation, Subscription>;
 
-/// Builds the schema that serves requests against `pool`.
-pub fn build(pool: DbPool, settings: &ServeSettings) -> StockroomSchema {
+/// Builds the gate and the schema behind it that serve requests against `pool`: limits,
+/// access rule and error codes are checked before execution (see graphql/guard.rs).
+pub fn build(pool: DbPool, settings: &ServeSettings) -> Gate {
+    let live = LiveHub::new(pool.clone());
+    let schema = builder(pool.clone(), live.clone(), settings).finish();
+    let refusing = builder(pool.clone(), live, settings)
+        .extension(Gate::refuser())
+        .finish();
+    Gate::new(
+        schema,
+        refusing,
+        pool,
+        &settings.limits,
+        settings.public_read,
+    )
+}
+
+/// The schema's builder: roots and shared data; async-graphql's own depth and complexity
+/// checks stay as a backstop behind the gate's.
+fn builder(
+    pool: DbPool,
+    live: LiveHub,
+    settings: &ServeSettings,
+) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     let limits = &settings.limits;
     let builder = Schema::build(Query, Mutation, Subscription)
-        .data(LiveHub::new(pool.clone()))
-        // Limits, access rule and error codes before execution (see graphql/guard.rs);
-        // async-graphql's own depth and complexity checks stay as a backstop.
-        .extension(Guard::new(&sdl(), limits, settings.public_read))
+        .data(live)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .data(KeyRetention(idempotency::retention_of_hours(
@@ -36,7 +55,7 @@ pub fn build(pool: DbPool, settings: &ServeSettings) -> StockroomSchema {
     } else {
         builder.disable_suggestions()
     };
-    builder.finish()
+    builder
 }
 
 /// The SDL of the schema (what `stockroom schema` prints and `schema.graphql` holds).

@@ -28,10 +28,7 @@ use crate::{
     app::AppState,
     auth::Credentials,
     error::{AppError, code},
-    graphql::{
-        guard::{self, HttpGet, Probe},
-        loaders,
-    },
+    graphql::guard::{self, Arrival, Caller},
     http::{graphiql, metrics, ws},
 };
 
@@ -132,8 +129,8 @@ impl Call<'_> {
 
     fn refuse_raw(&self, status: StatusCode, err: ServerError, code: &str) -> HttpResponse {
         metrics::record("none", code, self.started.elapsed().as_secs_f64());
-        let body = json!({ "errors": [err] });
-        self.respond(status, &body, None)
+        let body = serde_json::to_vec(&json!({ "errors": [err] })).unwrap_or_default();
+        self.respond(status, body, None)
     }
 
     fn bad_request(&self, message: impl Into<String>) -> HttpResponse {
@@ -144,8 +141,8 @@ impl Call<'_> {
         self.refuse_raw(StatusCode::BAD_REQUEST, err, code::BAD_REQUEST)
     }
 
-    fn respond(&self, status: StatusCode, body: &Json, cache: Option<&str>) -> HttpResponse {
-        let mut res = (status, body.to_string()).into_response();
+    fn respond(&self, status: StatusCode, body: Vec<u8>, cache: Option<&str>) -> HttpResponse {
+        let mut res = (status, body).into_response();
         let h = res.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
@@ -376,8 +373,16 @@ impl Call<'_> {
             outcomes.push(outcome);
         }
         if batched {
-            let bodies: Vec<Json> = outcomes.iter().map(|o| o.body.clone()).collect();
-            return self.respond(StatusCode::OK, &Json::Array(bodies), None);
+            let mut body = Vec::with_capacity(outcomes.iter().map(|o| o.body.len() + 1).sum());
+            body.push(b'[');
+            for (i, outcome) in outcomes.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&outcome.body);
+            }
+            body.push(b']');
+            return self.respond(StatusCode::OK, body, None);
         }
         let Some(outcome) = outcomes.pop() else {
             return self.bad_request("no operation");
@@ -406,7 +411,7 @@ impl Call<'_> {
             };
             format!("{scope}, max-age={max_age}")
         });
-        let mut res = self.respond(status, &outcome.body, cache.as_deref());
+        let mut res = self.respond(status, outcome.body, cache.as_deref());
         if status == StatusCode::METHOD_NOT_ALLOWED {
             res.headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -417,24 +422,17 @@ impl Call<'_> {
     /// Runs one operation with its own loaders, under the timeout and a panic guard.
     async fn execute(&self, request: Request, credentials: &Credentials) -> Outcome {
         let started = Instant::now();
-        let probe = Probe::default();
-        let mut request = request
-            .data(credentials.clone())
-            .data(loaders::for_request(
-                self.state.pool.clone(),
-                self.state.settings.loader_delay(),
-            ))
-            .data(probe.clone());
-        if self.get {
-            request = request.data(HttpGet);
-        }
-        let schema = self.state.schema.clone();
-        let (response, panicked) = guarded(
-            async move { schema.execute(request).await },
+        let arrival = Arrival {
+            caller: Caller::Http(credentials),
+            get: self.get,
+        };
+        let gate = &self.state.gate;
+        let ((response, operation_type), panicked) = guarded(
+            gate.run(request, arrival),
             self.state.settings.limits.request_timeout_ms,
         )
         .await;
-        let outcome = self.outcome(response, probe.operation_type(), panicked);
+        let outcome = self.outcome(response, operation_type, panicked);
         let op = match outcome.operation_type {
             Some(OperationType::Query) => "query",
             Some(OperationType::Mutation) => "mutation",
@@ -475,30 +473,19 @@ impl Call<'_> {
             && codes
                 .iter()
                 .all(|c| REQUEST_ERROR_CODES.contains(&c.as_str()));
-        let mut body = Map::new();
-        if !request_error {
-            body.insert(
-                "data".into(),
-                response.data.into_json().unwrap_or(Json::Null),
-            );
-        }
-        if !errors.is_empty() {
-            body.insert(
-                "errors".into(),
-                serde_json::to_value(&errors).unwrap_or_default(),
-            );
-        }
-        if !response.extensions.is_empty() {
-            body.insert(
-                "extensions".into(),
-                serde_json::to_value(&response.extensions).unwrap_or_default(),
-            );
-        }
+        // Straight to bytes: no intermediate `serde_json::Value` of the whole result.
+        let body = serde_json::to_vec(&ResultBody {
+            data: (!request_error).then_some(&response.data),
+            errors: &errors,
+            extensions: &response.extensions,
+        })
+        .unwrap_or_default();
         Outcome {
-            body: Json::Object(body),
+            body,
             code: codes.into_iter().next().unwrap_or_else(|| "OK".into()),
             request_error,
-            operation_type,
+            // A document refused before execution ran no operation.
+            operation_type: operation_type.filter(|_| !request_error),
             panicked,
         }
     }
@@ -542,17 +529,17 @@ fn finish_error(mut err: ServerError, no_data: bool, request_id: &str) -> Server
 
 /// Runs an operation under the time limit, turning a panic into an INTERNAL_SERVER_ERROR
 /// (the server and the other operations carry on). Returns whether it panicked.
-async fn guarded(
-    run: impl std::future::Future<Output = Response>,
+async fn guarded<T: Default>(
+    run: impl std::future::Future<Output = (Response, T)>,
     timeout_ms: u64,
-) -> (Response, bool) {
+) -> ((Response, T), bool) {
     let run = AssertUnwindSafe(run).catch_unwind();
     match tokio::time::timeout(Duration::from_millis(timeout_ms), run).await {
         Ok(Ok(response)) => (response, false),
         Ok(Err(_)) => {
             tracing::error!("a resolver panicked");
             let err = guard::from_app(AppError::internal(anyhow::anyhow!("a resolver panicked")));
-            (Response::from_errors(vec![err]), true)
+            ((Response::from_errors(vec![err]), T::default()), true)
         }
         Err(_) => {
             let mut err = ServerError::new(
@@ -563,14 +550,26 @@ async fn guarded(
             ext.set("code", code::SERVICE_UNAVAILABLE);
             ext.set("limit", timeout_ms);
             err.extensions = Some(ext);
-            (Response::from_errors(vec![err]), false)
+            ((Response::from_errors(vec![err]), T::default()), false)
         }
     }
 }
 
+/// The JSON body of one operation's result.
+#[derive(serde::Serialize)]
+struct ResultBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a ConstValue>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, ConstValue>,
+}
+
 /// One operation's result.
 struct Outcome {
-    body: Json,
+    /// Its JSON body.
+    body: Vec<u8>,
     /// The first error's code, or `OK`.
     code: String,
     /// Stopped before execution (parse, validation, limits).
@@ -583,7 +582,7 @@ struct Outcome {
 pub async fn sdl(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        state.schema.sdl(),
+        state.gate.schema().sdl(),
     )
 }
 
@@ -652,12 +651,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_operation_becomes_an_internal_error_and_a_slow_one_times_out() {
-        let (res, panicked) = guarded(
+        let ((res, ()), panicked) = guarded(
             async {
                 if code_of(&ServerError::new("x", None)).is_none() {
                     panic!("resolver bug: SELECT secret FROM t");
                 }
-                Response::new(ConstValue::Null)
+                (Response::new(ConstValue::Null), ())
             },
             1000,
         )
@@ -670,10 +669,10 @@ mod tests {
         );
         assert!(!err.message.contains("SELECT"));
 
-        let (res, panicked) = guarded(
+        let ((res, ()), panicked) = guarded(
             async {
                 tokio::time::sleep(Duration::from_secs(5)).await;
-                Response::new(ConstValue::Null)
+                (Response::new(ConstValue::Null), ())
             },
             50,
         )

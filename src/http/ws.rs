@@ -18,11 +18,15 @@ use axum::{
     http::{HeaderMap, header},
     response::Response,
 };
-use futures::{StreamExt, stream::SelectAll};
+use futures::{FutureExt, StreamExt, stream::SelectAll};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{app::AppState, auth, graphql::loaders};
+use crate::{
+    app::AppState,
+    auth,
+    graphql::guard::{Arrival, Caller},
+};
 
 /// The sub-protocol spoken.
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -207,27 +211,31 @@ async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<Str
     }
 }
 
-/// Runs one operation as a stream of `(id, Some(result))` ending with `(id, None)`.
+/// Runs one operation, checked like an HTTP one, as a stream of `(id, Some(result))` ending
+/// with `(id, None)`.
 fn operation(
     state: &AppState,
     viewer: &auth::Viewer,
     id: String,
     request: Request,
 ) -> futures::stream::BoxStream<'static, (String, Option<Value>)> {
-    // Loaders without a cache: a subscription lives long and must not serve stale rows.
-    let loaders = loaders::for_request(state.pool.clone(), state.settings.loader_delay());
-    loaders.enable_all_cache(false);
-    let request = request.data(viewer.clone()).data(loaders);
-    let schema = state.schema.clone();
+    let gate = state.gate.clone();
+    let viewer = viewer.clone();
     let done_id = id.clone();
-    schema
-        .execute_stream(request)
-        .map(move |response| {
-            let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
-            (id.clone(), Some(payload))
-        })
-        .chain(futures::stream::once(async move { (done_id, None) }))
-        .boxed()
+    async move {
+        let arrival = Arrival {
+            caller: Caller::Socket(&viewer),
+            get: false,
+        };
+        gate.run_stream(request, arrival).await
+    }
+    .flatten_stream()
+    .map(move |response| {
+        let payload = serde_json::to_value(&response).unwrap_or(Value::Null);
+        (id.clone(), Some(payload))
+    })
+    .chain(futures::stream::once(async move { (done_id, None) }))
+    .boxed()
 }
 
 /// Whether a request to `/graphql` asks for a WebSocket upgrade.
