@@ -77,10 +77,9 @@ pub async fn authenticate(conn: &mut AsyncPgConnection, header: Option<&str>) ->
         .ok_or_else(|| {
             AppError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
         })?;
-    let user = token::user_for_token(conn, token)
+    let (user, store_ids) = token::user_for_token(conn, token)
         .await?
         .ok_or_else(|| AppError::Unauthenticated("the token is unknown or revoked".into()))?;
-    let store_ids = crate::db::models::user::store_ids(conn, user.id).await?;
     Ok(Viewer {
         user: Some(user),
         store_ids,
@@ -117,8 +116,7 @@ impl Credentials {
         };
         self.resolved
             .get_or_try_init(|| async {
-                let mut conn = pool.get().await?;
-                authenticate(&mut conn, Some(header)).await
+                crate::with_conn!(pool, conn => authenticate(conn, Some(header)).await)
             })
             .await
             .cloned()

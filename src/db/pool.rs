@@ -1,5 +1,8 @@
 //! The connection pool: deadpool over diesel-async connections.
 //!
+//! A checkout costs no round trip (no ping): a connection found broken when used is replaced
+//! and the work retried once ([`with_conn!`](crate::with_conn)), else the caller gets `SERVICE_UNAVAILABLE`.
+//!
 //! Every session gets `idle_in_transaction_session_timeout`, so a transaction abandoned
 //! mid-way (a crashed task, a cut network) cannot hold row locks for long, and UTC as its
 //! time zone. Waiting for, creating and recycling a connection are all bounded by the pool
@@ -11,7 +14,7 @@ use diesel::ConnectionResult;
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, SimpleAsyncConnection,
     pooled_connection::{
-        AsyncDieselConnectionManager, ManagerConfig,
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
         deadpool::{Object, Pool},
     },
 };
@@ -35,6 +38,9 @@ pub fn build(url: &str, settings: &DbSettings) -> anyhow::Result<DbPool> {
 /// Builds a pool of `size` connections with `timeout` for waiting, connecting and recycling.
 pub fn build_with(url: &str, size: usize, timeout: Duration) -> anyhow::Result<DbPool> {
     let mut config = ManagerConfig::default();
+    // No `SELECT 1` before every checkout: a connection whose socket closed is dropped by
+    // the pool (`is_broken`), and one found broken while used is replaced by `with_conn`.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(move |url| establish(url.to_string(), timeout).boxed());
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Ok(Pool::builder(manager)
@@ -57,4 +63,34 @@ async fn establish(url: String, timeout: Duration) -> ConnectionResult<AsyncPgCo
         .await
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)
+}
+
+/// Evaluates `$body` (which may `.await`) with `$conn` bound to a pooled connection, to a
+/// `Result<_, AppError>`; when the connection turns out to be broken (the database restarted
+/// since it was last used: the pool no longer pings before a checkout), once more on a fresh
+/// one. For reads and other work that is safe to repeat. A macro rather than a function over
+/// an async closure: the loaders' futures must be `Send`, which async closures borrowing
+/// their argument cannot yet promise.
+#[macro_export]
+macro_rules! with_conn {
+    ($pool:expr, $conn:ident => $body:expr) => {{
+        let pool: &$crate::db::DbPool = $pool;
+        let mut retried = false;
+        loop {
+            let mut pooled = match pool.get().await {
+                Ok(pooled) => pooled,
+                Err(err) => break Err($crate::error::AppError::from(err)),
+            };
+            let result: ::std::result::Result<_, $crate::error::AppError> = {
+                let $conn: &mut ::diesel_async::AsyncPgConnection = &mut pooled;
+                $body
+            };
+            // A broken connection goes back to the pool, which discards it.
+            drop(pooled);
+            match result {
+                Err($crate::error::AppError::ServiceUnavailable) if !retried => retried = true,
+                other => break other,
+            }
+        }
+    }};
 }

@@ -7,9 +7,13 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{
+    QueryResult,
     pg::Pg,
-    query_builder::{BoxedSqlQuery, SqlQuery},
-    sql_types::{Array, BigInt, Bool, Integer, Nullable, Text, Timestamptz},
+    query_builder::{AstPass, Query, QueryFragment, QueryId},
+    serialize::ToSql,
+    sql_types::{
+        Array, BigInt, Binary, Bool, HasSqlType, Integer, Nullable, Text, Timestamptz, Untyped,
+    },
 };
 
 /// A keyset page request over rows whose sort key is `K`.
@@ -57,12 +61,17 @@ pub enum Bind {
     Tss(Vec<DateTime<Utc>>),
     /// `integer`, possibly NULL.
     OptInt(Option<i32>),
+    /// `bytea`.
+    Bytes(Vec<u8>),
+    /// `text`, possibly NULL.
+    OptText(Option<String>),
 }
 
 /// Dynamic SQL with `$n` placeholders and their values, in order.
 #[derive(Debug, Default)]
 pub struct SqlBuilder {
-    text: String,
+    /// The text between placeholders: one more piece than there are binds.
+    pieces: Vec<String>,
     binds: Vec<Bind>,
 }
 
@@ -70,42 +79,91 @@ impl SqlBuilder {
     /// Starts with a piece of SQL.
     pub fn new(sql: &str) -> Self {
         Self {
-            text: sql.to_string(),
+            pieces: vec![sql.to_string()],
             binds: Vec::new(),
         }
     }
 
     /// Appends SQL text.
     pub fn push(&mut self, sql: &str) -> &mut Self {
-        self.text.push_str(sql);
+        match self.pieces.last_mut() {
+            Some(last) => last.push_str(sql),
+            None => self.pieces.push(sql.to_string()),
+        }
         self
     }
 
     /// Appends a placeholder bound to `value`.
     pub fn bind(&mut self, value: Bind) -> &mut Self {
+        if self.pieces.is_empty() {
+            self.pieces.push(String::new());
+        }
         self.binds.push(value);
-        let n = self.binds.len();
-        self.text.push_str(&format!("${n}"));
+        self.pieces.push(String::new());
         self
     }
 
     /// The statement, ready to load.
-    pub fn build(self) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
-        let mut query = diesel::sql_query(self.text).into_boxed::<Pg>();
-        for value in self.binds {
-            query = match value {
-                Bind::Int(v) => query.bind::<Integer, _>(v),
-                Bind::BigInt(v) => query.bind::<BigInt, _>(v),
-                Bind::Text(v) => query.bind::<Text, _>(v),
-                Bind::Ts(v) => query.bind::<Timestamptz, _>(v),
-                Bind::Bool(v) => query.bind::<Bool, _>(v),
-                Bind::Ints(v) => query.bind::<Array<Integer>, _>(v),
-                Bind::Tss(v) => query.bind::<Array<Timestamptz>, _>(v),
-                Bind::OptInt(v) => query.bind::<Nullable<Integer>, _>(v),
-            };
+    pub fn build(self) -> Prepared {
+        Prepared {
+            pieces: self.pieces,
+            binds: self.binds,
         }
-        query
     }
+}
+
+/// A statement of a [`SqlBuilder`]. Unlike diesel's `sql_query`, which marks every statement
+/// unsafe to cache (so each run is parsed, planned and sent as two round trips), it is
+/// prepared once per connection and text: the text depends on the shape of a read (filters,
+/// page direction), never on the number of keys (those are bound as one array), so the
+/// connection's statement cache stays small.
+#[derive(Debug)]
+pub struct Prepared {
+    pieces: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl QueryFragment<Pg> for Prepared {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let mut pieces = self.pieces.iter();
+        if let Some(first) = pieces.next() {
+            out.push_sql(first);
+        }
+        for (value, piece) in self.binds.iter().zip(pieces) {
+            match value {
+                Bind::Int(v) => push::<Integer, _>(&mut out, v)?,
+                Bind::BigInt(v) => push::<BigInt, _>(&mut out, v)?,
+                Bind::Text(v) => push::<Text, _>(&mut out, v)?,
+                Bind::Ts(v) => push::<Timestamptz, _>(&mut out, v)?,
+                Bind::Bool(v) => push::<Bool, _>(&mut out, v)?,
+                Bind::Ints(v) => push::<Array<Integer>, _>(&mut out, v)?,
+                Bind::Tss(v) => push::<Array<Timestamptz>, _>(&mut out, v)?,
+                Bind::OptInt(v) => push::<Nullable<Integer>, _>(&mut out, v)?,
+                Bind::Bytes(v) => push::<Binary, _>(&mut out, v)?,
+                Bind::OptText(v) => push::<Nullable<Text>, _>(&mut out, v)?,
+            }
+            out.push_sql(piece);
+        }
+        Ok(())
+    }
+}
+
+fn push<'b, ST, U>(out: &mut AstPass<'_, 'b, Pg>, value: &'b U) -> QueryResult<()>
+where
+    Pg: HasSqlType<ST>,
+    U: ToSql<ST, Pg>,
+{
+    out.push_bind_param::<ST, U>(value)
+}
+
+impl QueryId for Prepared {
+    type QueryId = ();
+    // No static id: the connection's statement cache keys it by its text and bind types.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Prepared {
+    type SqlType = Untyped;
 }
 
 /// Appends the keyset range of `ks` over the row expression `key_sql` (e.g. `(p.name, p.id)`),

@@ -6,7 +6,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::{
     config::TOKEN_LAST_USED_RESOLUTION,
-    db::schema::api_tokens,
+    db::{
+        models::page::{Bind, SqlBuilder},
+        schema::api_tokens,
+    },
     domain::token,
     error::{AppError, AppResult},
 };
@@ -43,41 +46,46 @@ pub async fn create(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<(Ap
     Ok((row, clear))
 }
 
-/// The user of a valid (known, not revoked) token. Records the use in `last_used_at`, but
-/// writes only when the stored time is older than [`TOKEN_LAST_USED_RESOLUTION`] (no write
-/// per request).
+/// The user of a valid (known, not revoked) token and the stores it is scoped to, in ONE
+/// statement (a request's first round trip). Records the use in `last_used_at`, in the same
+/// statement, but writes only when the stored time is older than
+/// [`TOKEN_LAST_USED_RESOLUTION`] (no write per request).
 pub async fn user_for_token(
     conn: &mut AsyncPgConnection,
     clear: &str,
-) -> AppResult<Option<crate::db::models::user::User>> {
-    use crate::db::{models::user::User, schema::users};
-    let row: Option<(i32, Option<DateTime<Utc>>, User)> = api_tokens::table
-        .inner_join(users::table)
-        .filter(api_tokens::token_hash.eq(token::hash(clear)))
-        .filter(api_tokens::revoked_at.is_null())
-        .select((api_tokens::id, api_tokens::last_used_at, User::as_select()))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((id, last_used_at, user)) = row else {
-        return Ok(None);
-    };
-    let resolution = chrono::Duration::from_std(TOKEN_LAST_USED_RESOLUTION)
-        .unwrap_or_else(|_| chrono::Duration::minutes(1));
-    let stale_before = Utc::now() - resolution;
-    if last_used_at.is_none_or(|t| t < stale_before) {
-        diesel::update(api_tokens::table)
-            .filter(api_tokens::id.eq(id))
-            .filter(
-                api_tokens::last_used_at
-                    .is_null()
-                    .or(api_tokens::last_used_at.lt(stale_before)),
-            )
-            .set(api_tokens::last_used_at.eq(diesel::dsl::now))
-            .execute(conn)
-            .await?;
-    }
-    Ok(Some(user))
+) -> AppResult<Option<(crate::db::models::user::User, Vec<i32>)>> {
+    let resolution = i64::try_from(TOKEN_LAST_USED_RESOLUTION.as_secs()).unwrap_or(60);
+    let mut sql = SqlBuilder::new(
+        "WITH t AS (SELECT id, user_id, last_used_at FROM api_tokens \
+         WHERE token_hash = ",
+    );
+    sql.bind(Bind::Bytes(token::hash(clear)))
+        .push(
+            " AND revoked_at IS NULL), \
+             touched AS (UPDATE api_tokens a SET last_used_at = now() FROM t \
+             WHERE a.id = t.id AND (t.last_used_at IS NULL \
+             OR t.last_used_at < now() - make_interval(secs => ",
+        )
+        .bind(Bind::BigInt(resolution))
+        .push(
+            ")) RETURNING a.id) \
+             SELECT u.id, u.username, u.display_name, u.role, u.created_at, \
+             ARRAY(SELECT s.store_id FROM user_stores s WHERE s.user_id = u.id \
+             ORDER BY s.store_id) AS store_ids \
+             FROM t JOIN users u ON u.id = t.user_id \
+             LEFT JOIN touched ON touched.id = t.id",
+        );
+    let row: Option<TokenUser> = sql.build().get_result(conn).await.optional()?;
+    Ok(row.map(|r| (r.user, r.store_ids)))
+}
+
+/// A token's user and store scope.
+#[derive(QueryableByName)]
+struct TokenUser {
+    #[diesel(embed)]
+    user: crate::db::models::user::User,
+    #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Integer>)]
+    store_ids: Vec<i32>,
 }
 
 /// The tokens of a user, oldest first.
