@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::{
     db::models::{
         idempotency::{self, Claim},
+        page::{Bind, SqlBuilder},
         stock::Stock,
         transaction::InventoryTransaction,
     },
@@ -181,37 +182,65 @@ impl Applied {
     }
 }
 
-/// Appends the ledger row to the changed stock row `s` and returns both.
-const LEDGER_TAIL: &str = "
-), t AS (
-    INSERT INTO inventory_transactions
-        (type, product_id, store_id, user_id, quantity, quantity_after, note, reference, created_at)
-    SELECT $4, s.product_id, s.store_id, $5, $3, s.quantity, $6, $7, clock_timestamp() FROM s
-    RETURNING *
-)
-SELECT t.id, t.type AS kind, t.product_id, t.store_id, t.user_id, t.quantity, t.quantity_after,
-       t.note, t.reference, t.created_at, s.reorder_point, s.updated_at AS stock_updated_at
-FROM t CROSS JOIN s";
-
-/// Adds stock: creates the row (reorder point 0) or adds to it; nothing for an archived or
-/// unknown product or an unknown store.
-const ADD_SQL: &str = "
-WITH s AS (
-    INSERT INTO stocks AS st (product_id, store_id, quantity, reorder_point, updated_at)
-    SELECT p.id, $2, $3, 0, clock_timestamp() FROM products p
-    WHERE p.id = $1 AND NOT p.archived AND EXISTS (SELECT 1 FROM stores WHERE id = $2)
-    ON CONFLICT (product_id, store_id) DO UPDATE
-        SET quantity = st.quantity + EXCLUDED.quantity, updated_at = clock_timestamp()
-    RETURNING st.product_id, st.store_id, st.quantity, st.reorder_point, st.updated_at";
-
-/// Removes stock only when enough is there (re-checked on the newest row version).
-const REMOVE_SQL: &str = "
-WITH s AS (
-    UPDATE stocks AS st SET quantity = st.quantity + $3, updated_at = clock_timestamp()
-    FROM products p
-    WHERE st.product_id = $1 AND st.store_id = $2 AND p.id = st.product_id AND NOT p.archived
-      AND st.quantity + $3 >= 0
-    RETURNING st.product_id, st.store_id, st.quantity, st.reorder_point, st.updated_at";
+/// The statement that applies one line: changes (or creates) the stock row `s` and appends
+/// the ledger row to it, returning both. One prepared statement per direction (its text
+/// depends only on the sign of the change).
+fn line_sql(user_id: i32, line: &Line) -> SqlBuilder {
+    let mut sql = if line.change > 0 {
+        // Adds stock: creates the row (reorder point 0) or adds to it; nothing for an
+        // archived or unknown product or an unknown store.
+        let mut sql = SqlBuilder::new(
+            "WITH s AS (INSERT INTO stocks AS st \
+             (product_id, store_id, quantity, reorder_point, updated_at) SELECT p.id, ",
+        );
+        sql.bind(Bind::Int(line.store_id))
+            .push(", ")
+            .bind(Bind::Int(line.change))
+            .push(", 0, clock_timestamp() FROM products p WHERE p.id = ")
+            .bind(Bind::Int(line.product_id))
+            .push(" AND NOT p.archived AND EXISTS (SELECT 1 FROM stores WHERE id = ")
+            .bind(Bind::Int(line.store_id))
+            .push(
+                ") ON CONFLICT (product_id, store_id) DO UPDATE \
+                 SET quantity = st.quantity + EXCLUDED.quantity, updated_at = clock_timestamp()",
+            );
+        sql
+    } else {
+        // Removes stock only when enough is there (re-checked on the newest row version).
+        let mut sql =
+            SqlBuilder::new("WITH s AS (UPDATE stocks AS st SET quantity = st.quantity + ");
+        sql.bind(Bind::Int(line.change))
+            .push(", updated_at = clock_timestamp() FROM products p WHERE st.product_id = ")
+            .bind(Bind::Int(line.product_id))
+            .push(" AND st.store_id = ")
+            .bind(Bind::Int(line.store_id))
+            .push(" AND p.id = st.product_id AND NOT p.archived AND st.quantity + ")
+            .bind(Bind::Int(line.change))
+            .push(" >= 0");
+        sql
+    };
+    sql.push(
+        " RETURNING st.product_id, st.store_id, st.quantity, st.reorder_point, st.updated_at\
+         ), t AS (INSERT INTO inventory_transactions (type, product_id, store_id, user_id, \
+         quantity, quantity_after, note, reference, created_at) SELECT ",
+    )
+    .bind(Bind::Text(line.kind.as_str().to_string()))
+    .push(", s.product_id, s.store_id, ")
+    .bind(Bind::Int(user_id))
+    .push(", ")
+    .bind(Bind::Int(line.change))
+    .push(", s.quantity, ")
+    .bind(Bind::OptText(line.note.clone()))
+    .push(", ")
+    .bind(Bind::OptText(line.reference.clone()))
+    .push(
+        ", clock_timestamp() FROM s RETURNING *) \
+         SELECT t.id, t.type AS kind, t.product_id, t.store_id, t.user_id, t.quantity, \
+         t.quantity_after, t.note, t.reference, t.created_at, s.reorder_point, \
+         s.updated_at AS stock_updated_at FROM t CROSS JOIN s",
+    );
+    sql
+}
 
 /// Why a line wrote nothing.
 #[derive(QueryableByName)]
@@ -270,15 +299,8 @@ async fn apply(
     user_id: i32,
     line: &Line,
 ) -> AppResult<(InventoryTransaction, Stock)> {
-    let head = if line.change > 0 { ADD_SQL } else { REMOVE_SQL };
-    let applied: Option<Applied> = diesel::sql_query(format!("{head}{LEDGER_TAIL}"))
-        .bind::<Int4, _>(line.product_id)
-        .bind::<Int4, _>(line.store_id)
-        .bind::<Int4, _>(line.change)
-        .bind::<Text, _>(line.kind.as_str())
-        .bind::<Int4, _>(user_id)
-        .bind::<Nullable<Text>, _>(line.note.as_deref())
-        .bind::<Nullable<Text>, _>(line.reference.as_deref())
+    let applied: Option<Applied> = line_sql(user_id, line)
+        .build()
         .get_result(conn)
         .await
         .optional()
@@ -458,6 +480,19 @@ pub async fn execute(
     command: &Command,
     key_retention: std::time::Duration,
 ) -> AppResult<Outcome> {
+    // One line without a key is one statement: atomic on its own (the stock row, its ledger
+    // row and the notification commit together), so it needs no BEGIN/COMMIT round trips, and
+    // touching one row it cannot deadlock.
+    if let (None, Command::Lines(lines)) = (&request.idempotency, command)
+        && let [line] = lines.as_slice()
+    {
+        let (tx, stock) = apply(conn, request.user_id, line).await?;
+        return Ok(Outcome {
+            new_stock: stock.quantity,
+            transactions: vec![tx],
+            stocks: vec![stock],
+        });
+    }
     let mut attempt = 0;
     loop {
         let result = conn
