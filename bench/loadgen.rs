@@ -1,85 +1,204 @@
-//! Load generator of the stockroom benchmark: N connections, each sending `recordOutbound`
-//! (quantity 1 on a random (product, store) pair) back to back for a fixed time; prints the
-//! rate and latency percentiles. Run through `bench/run.sh`.
+//! Load generator of the stockroom benchmark (`bench/run.sh`): sends one of the documents of
+//! issue 10 (W1 product page, W2 store view, W3 product detail, M1 one outbound) over N
+//! keep-alive connections, each back to back, for a fixed time or a fixed number of requests,
+//! and prints one line of `key=value` figures: requests, errors, rate, latency p50/p99.
+//!
+//! A response counts as an error when it is not JSON, has `errors`, or has no `data`; the first
+//! one is printed on stderr in full.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicBool, Ordering},
+    time::{Duration, Instant},
+};
 
-use serde_json::json;
+use clap::{Parser, ValueEnum};
+use serde_json::{Value, json};
 use stockroom::graphql::ids::NodeId;
 
-const QUERY: &str = "mutation($input: StockMovementInput!) { recordOutbound(input: $input) { newStock transaction { id } } }";
+const W1: &str = "query W1 { products(first: 50, orderBy: {field: SKU, direction: ASC}) {
+  edges { node { sku name category { name } stocks { quantity store { name } } } } } }";
+const W2: &str = "query W2($code: String!) { store(code: $code) { stocks(first: 100) {
+  edges { node { quantity product { sku name category { name } } } } } } }";
+const W3: &str =
+    "query W3($sku: String!) { product(sku: $sku) { sku name stocks { quantity store { name } }
+  transactions(first: 10) { edges { node { type quantity createdAt } } } } }";
+const M1: &str = "mutation M1($p: ID!, $s: ID!) { recordOutbound(input: {productId: $p, storeId: $s, quantity: 1}) {
+  newStock transaction { id } } }";
+
+/// Which document to send.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum Doc {
+    /// `products(first: 50)` with category and stocks with their store.
+    W1,
+    /// `store(code:)` with 100 stocks and their product and category.
+    W2,
+    /// `product(sku:)` with stocks and 10 ledger rows.
+    W3,
+    /// `recordOutbound` of 1 on a random pair of `--pairs`.
+    M1,
+}
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(about = "Sends one stockroom benchmark document over N connections, back to back")]
+struct Args {
+    /// GraphQL endpoint, e.g. `http://127.0.0.1:18089/graphql`.
+    url: String,
+    /// Bearer token.
+    token: String,
+    /// The document.
+    doc: Doc,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    /// Seconds to run (each connection stops sending when they are over).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Stop each connection after this many requests instead (no time limit).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// W2's store code.
+    #[arg(long, default_value = "S001")]
+    code: String,
+    /// W3's SKU.
+    #[arg(long, default_value = "")]
+    sku: String,
+    /// M1's (product id, store id) pairs: one `product_id store_id` line each.
+    #[arg(long)]
+    pairs: Option<PathBuf>,
+}
+
+/// Set once the first error has been printed (one is enough to see what went wrong).
+static ERROR_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// What one connection saw.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    errors: u64,
+}
+
+/// Reads the `product_id store_id` lines of `path` as the global IDs M1 sends.
+fn read_pairs(path: &PathBuf) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).expect("cannot read --pairs");
+    let pairs: Vec<_> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let mut ids = l.split_whitespace().map(|v| v.parse::<i32>().unwrap());
+            let (p, s) = (ids.next().unwrap(), ids.next().unwrap());
+            (NodeId::Product(p).encode().0, NodeId::Store(s).encode().0)
+        })
+        .collect();
+    assert!(!pairs.is_empty(), "--pairs names no pair");
+    pairs
+}
+
+/// One connection: sends requests back to back until `deadline` or `requests` are done.
+async fn connection(
+    args: &Args,
+    pairs: &[(String, String)],
+    fixed_body: &[u8],
+    seed: u64,
+    deadline: Instant,
+) -> Tally {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    let mut seed = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut tally = Tally::default();
+    let mut sent = 0u64;
+    loop {
+        match args.requests {
+            Some(n) if sent >= n => break,
+            None if Instant::now() >= deadline => break,
+            _ => {}
+        }
+        sent += 1;
+        let body = if let Doc::M1 = args.doc {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let (p, s) = &pairs[(seed % pairs.len() as u64) as usize];
+            serde_json::to_vec(&json!({"query": M1, "variables": {"p": p, "s": s}})).unwrap()
+        } else {
+            fixed_body.to_vec()
+        };
+        let started = Instant::now();
+        let answer = async {
+            let res = client
+                .post(&args.url)
+                .bearer_auth(&args.token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = res.text().await.map_err(|e| e.to_string())?;
+            match serde_json::from_str::<Value>(&text) {
+                Ok(v) if v.get("errors").is_none() && !v["data"].is_null() => Ok(()),
+                _ => Err(text),
+            }
+        }
+        .await;
+        match answer {
+            Ok(()) => tally.latencies.push(started.elapsed()),
+            Err(text) => {
+                tally.errors += 1;
+                if !ERROR_SHOWN.swap(true, Ordering::Relaxed) {
+                    eprintln!("loadgen: {:?} error: {text}", args.doc);
+                }
+            }
+        }
+    }
+    tally
+}
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let [_, url, token, conns, secs, products, stores] = &args[..] else {
-        panic!("usage: loadgen URL TOKEN CONNECTIONS SECONDS PRODUCTS STORES");
+    let args: &'static Args = Box::leak(Box::new(Args::parse()));
+    let pairs: &'static [(String, String)] = match (args.doc, &args.pairs) {
+        (Doc::M1, Some(path)) => read_pairs(path).leak(),
+        (Doc::M1, None) => panic!("M1 needs --pairs"),
+        _ => &[],
     };
-    let conns: usize = conns.parse().unwrap();
-    let secs: u64 = secs.parse().unwrap();
-    let products: u64 = products.parse().unwrap();
-    let stores: u64 = stores.parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    let fixed_body: &'static [u8] = serde_json::to_vec(&match args.doc {
+        Doc::W1 => json!({"query": W1}),
+        Doc::W2 => json!({"query": W2, "variables": {"code": args.code}}),
+        Doc::W3 => json!({"query": W3, "variables": {"sku": args.sku}}),
+        Doc::M1 => json!(null),
+    })
+    .unwrap()
+    .leak();
     let started = Instant::now();
-    let tasks: Vec<_> = (0..conns)
-        .map(|c| {
-            let (url, token) = (url.clone(), token.clone());
-            tokio::spawn(async move {
-                let client = reqwest::Client::builder()
-                    .pool_max_idle_per_host(1)
-                    .build()
-                    .unwrap();
-                let mut seed = (c as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                while Instant::now() < deadline {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let p = 1 + (seed % products) as i32;
-                    let s = 1 + ((seed / products) % stores) as i32;
-                    let body = json!({"query": QUERY, "variables": {"input": {
-                        "productId": NodeId::Product(p).encode().0,
-                        "storeId": NodeId::Store(s).encode().0, "quantity": 1}}});
-                    let t = Instant::now();
-                    let res: serde_json::Value = client
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    if res["data"]["recordOutbound"]["newStock"].is_number() {
-                        latencies.push(t.elapsed());
-                    } else {
-                        errors += 1;
-                        if errors == 1 {
-                            eprintln!("error: {res}");
-                        }
-                    }
-                }
-                (latencies, errors)
-            })
-        })
+    let deadline = started + Duration::from_secs_f64(args.seconds);
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|c| tokio::spawn(connection(args, pairs, fixed_body, c as u64 + 1, deadline)))
         .collect();
-    let mut all = Vec::new();
+    let mut latencies = Vec::new();
     let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.unwrap();
-        all.extend(l);
-        errors += e;
+    for task in tasks {
+        let tally = task.await.unwrap();
+        latencies.extend(tally.latencies);
+        errors += tally.errors;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    let pct = |q: f64| all[((all.len() as f64 - 1.0) * q) as usize].as_secs_f64() * 1000.0;
+    latencies.sort();
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0)
+    };
     println!(
-        "connections={conns} ok={} errors={errors} rate={:.0}/s p50={:.2}ms p99={:.2}ms",
-        all.len(),
-        all.len() as f64 / elapsed,
+        "doc={:?} connections={} requests={} errors={errors} seconds={elapsed:.2} rate={:.1} p50_ms={:.3} p99_ms={:.3}",
+        args.doc,
+        args.connections,
+        latencies.len() as u64 + errors,
+        latencies.len() as f64 / elapsed,
         pct(0.5),
         pct(0.99)
     );

@@ -1,7 +1,8 @@
--- The statements the service sends for one recordOutbound (see src/db/models/movement.rs):
--- one transaction holding the conditional update of the stock row and the ledger insert.
-\set p random(1, 50)
-\set s random(1, 3)
+-- The statements a58212d's service sends for one recordOutbound (src/db/models/movement.rs):
+-- one transaction holding the conditional update of the stock row and the ledger insert, on a
+-- random one of the 2000 pairs of bench.pairs (bench/pairs.sql; the look-up runs before BEGIN).
+\set k random(1, 2000)
+SELECT product_id AS p, store_id AS s FROM bench.pairs WHERE k = :k \gset
 BEGIN;
 WITH s AS (
     UPDATE stocks AS st SET quantity = st.quantity + -1, updated_at = clock_timestamp()

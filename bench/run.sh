@@ -1,36 +1,259 @@
 #!/usr/bin/env bash
-# The stock-movement benchmark: one recordOutbound end to end (HTTP -> GraphQL -> commit ->
-# response) at 16 and 64 connections, and the same SQL through pgbench, on one private
-# PostgreSQL with fsync on. Usage: bench/run.sh [SECONDS]   (default 15 per run)
+# The request-path benchmark of issue 10: the documents W1, W2, W3 (reads) and M1 (one
+# outbound movement) on `gen.py --scale 1` imported into a private PostgreSQL with fsync on;
+# CPU per request of stockroom and of PostgreSQL, rates, latencies, statements and round trips
+# per request, one-client latency against pgbench running the same statements, memory; for the
+# build of this working tree and, when BASELINE_BIN names another stockroom binary, for that
+# one in the same run (runs interleaved). See bench/README.md.
+#
+# Usage: [BASELINE_BIN=/path/to/stockroom] bench/run.sh [SECONDS]   (default 10 per run)
+# Env: PGBIN (PostgreSQL binaries), BENCH_CACHE (where gen.py's output is kept between runs),
+#      DELAY_MS (one-way delay of the round-trip proxy, default 20), KEEP=1 (keep the clusters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECS=${1:-15}
+SECS=${1:-10}
+PGB_SECS=$(((SECS + 1) / 2))
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-ADDR=127.0.0.1:18089
-DATA=$(mktemp -d /tmp/stockroom-bench.XXXXXX)
-chmod 755 "$DATA"
-
-cargo build --release --bin stockroom --example loadgen
-
+CACHE=${BENCH_CACHE:-/tmp/stockroom-bench-cache}
+GEN_PY=${STOCKROOM_SHARED_DIR:-../shared}/datagen/gen.py
+DELAY_MS=${DELAY_MS:-20}
+CLK_TCK=$(getconf CLK_TCK)
+TMP=$(mktemp -d /tmp/stockroom-bench.XXXXXX)
+chmod 755 "$TMP" # the postgres user must reach the data directories inside
+RESULTS=$TMP/results
+: >"$RESULTS"
 unset DATABASE_URL
-STOCKROOM_DATA_DIR="$DATA" ./target/release/stockroom serve --listen "$ADDR" >"$DATA/serve.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
-for _ in $(seq 120); do grep -q "listening" "$DATA/serve.log" && break; sleep 0.5; done
-TOKEN=$(grep -o 'sr_[A-Za-z0-9_-]*' "$DATA/serve.log" | head -1)
-PSQL=(psql -q -h "$DATA/run" -p 5432 -U postgres stockroom)
-"${PSQL[@]}" -f bench/setup.sql
-echo "fsync: $("${PSQL[@]}" -Atc 'SHOW fsync')  synchronous_commit: $("${PSQL[@]}" -Atc 'SHOW synchronous_commit')"
-lscpu | grep -E '^(Model name|CPU\(s\))'
+T0=$SECONDS
 
-for C in 16 64; do
-  echo "== service, $C connections, ${SECS}s"
-  ./target/release/examples/loadgen "http://$ADDR/graphql" "$TOKEN" "$C" "$SECS" 50 3
+declare -A BIN URL TOKEN DIR PID PORT NAME=([cur]=current [base]=baseline)
+SIDES=(cur)
+[[ -n ${BASELINE_BIN:-} ]] && SIDES+=(base)
+STARTED=() # every process this script started, stopped on exit
+
+cleanup() {
+  local p
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+    p=${STARTED[i]}
+    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+  done
+  if [[ ${KEEP:-0} != 1 ]]; then
+    for side in "${SIDES[@]}"; do rm -rf "${DIR[$side]:-/nonexistent}/pgdata"; done
+  fi
+  echo "(logs, results and pgbench scripts kept in $TMP)"
+}
+trap cleanup EXIT
+
+echo "== build"
+cargo build --release --bin stockroom --example loadgen
+mkdir -p "$TMP/bin" # copies, so that a rebuild during the run changes nothing
+cp target/release/stockroom "$TMP/bin/stockroom-cur"
+cp target/release/examples/loadgen "$TMP/bin/loadgen"
+BIN[cur]=$TMP/bin/stockroom-cur
+LOADGEN=$TMP/bin/loadgen
+if [[ -n ${BASELINE_BIN:-} ]]; then
+  cp "$BASELINE_BIN" "$TMP/bin/stockroom-base"
+  BIN[base]=$TMP/bin/stockroom-base
+fi
+echo "current: $(git describe --always --dirty) ($(git status --porcelain -- src Cargo.toml | wc -l) changed files in src/ and Cargo.toml); baseline: ${BASELINE_BIN:-none}"
+lscpu | grep -E '^(Model name|CPU\(s\))' | tr -s ' '
+
+GEN=$CACHE/scale1
+if [[ ! -f $GEN/manifest.json ]]; then
+  echo "== gen.py --scale 1 into $GEN"
+  rm -rf "$GEN.tmp" && mkdir -p "$CACHE"
+  python3 "$GEN_PY" --out "$GEN.tmp" --scale 1 >/dev/null
+  mv "$GEN.tmp" "$GEN"
+fi
+
+psql_() { psql -q -X -v ON_ERROR_STOP=1 -h "${DIR[$1]}/run" -p 5432 -U postgres stockroom "${@:2}"; }
+
+wait_listening() { # LOG PID
+  for _ in $(seq 240); do
+    grep -q "listening" "$1" && return 0
+    kill -0 "$2" 2>/dev/null || break
+    sleep 0.25
+  done
+  echo "the server did not start:" >&2
+  tail -20 "$1" >&2
+  exit 1
+}
+
+# utime+stime of a process in clock ticks; with `all`, also cutime+cstime (reaped children).
+ticks() {
+  local f
+  f=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+  read -r -a f <<<"$f" # f[0] is field 3 (state): utime is f[11], stime f[12], cutime f[13], cstime f[14]
+  if [[ ${2:-} == all ]]; then echo $((f[11] + f[12] + f[13] + f[14])); else echo $((f[11] + f[12])); fi
+}
+svc_ticks() { ticks "${PID[$1]}"; }
+pg_ticks() { # the postmaster (with the backends it has reaped) plus every live backend
+  local pm total c
+  pm=$(head -1 "${DIR[$1]}/pgdata/postmaster.pid")
+  total=$(ticks "$pm" all)
+  for c in $(cat /proc/"$pm"/task/*/children); do total=$((total + $(ticks "$c"))); done
+  echo "$total"
+}
+
+start_side() { # SIDE PORT: fresh cluster, import, serve, admin token, M1's pairs
+  local side=$1 d="$TMP/$1"
+  mkdir -m 755 "$d"
+  DIR[$side]=$d PORT[$side]=$2 URL[$side]=http://127.0.0.1:$2/graphql
+  local t=$SECONDS
+  STOCKROOM_DATA_DIR=$d "${BIN[$side]}" import "$GEN" >"$d/import.log" 2>&1 ||
+    { tail -20 "$d/import.log"; exit 1; }
+  STOCKROOM_DATA_DIR=$d "${BIN[$side]}" serve --listen "127.0.0.1:$2" >"$d/serve.log" 2>&1 &
+  PID[$side]=$!
+  STARTED+=($!)
+  wait_listening "$d/serve.log" "${PID[$side]}"
+  TOKEN[$side]=$(STOCKROOM_DATA_DIR=$d "${BIN[$side]}" user create bench-admin --role ADMIN | tail -1)
+  psql_ "$side" -f bench/pairs.sql
+  psql_ "$side" -At -F ' ' -c "SELECT product_id, store_id FROM bench.pairs ORDER BY k" >"$d/pairs.txt"
+  echo "${NAME[$side]}: $(grep -o 'imported .*' "$d/import.log"); serving on :$2 (pid ${PID[$side]}), set up in $((SECONDS - t)) s"
+}
+
+echo "== setup: a cluster per build, gen.py --scale 1 imported"
+start_side cur 18089
+[[ -n ${BIN[base]:-} ]] && start_side base 18090
+echo "fsync: $(psql_ cur -Atc 'SHOW fsync')  synchronous_commit: $(psql_ cur -Atc 'SHOW synchronous_commit')"
+CODE=$(psql_ cur -Atc "SELECT code FROM stores ORDER BY id LIMIT 1")
+SKU=$(psql_ cur -Atc "SELECT sku FROM products ORDER BY sku OFFSET (SELECT count(*) / 2 FROM products) LIMIT 1")
+echo "W2 store: $CODE   W3 product: $SKU   M1: $(wc -l <"$TMP/cur/pairs.txt") pairs"
+
+load() { # SIDE DOC LOADGEN-ARGS…
+  "$LOADGEN" "${URL[$1]}" "${TOKEN[$1]}" "$2" --code "$CODE" --sku "$SKU" --pairs "${DIR[$1]}/pairs.txt" "${@:3}"
+}
+
+record() { # SIDE DOC CLIENTS "key=value …": the loadgen figures into RESULTS
+  local kv
+  for kv in $4; do
+    case ${kv%%=*} in requests | errors | rate | p50_ms | p99_ms) echo "$1 $2 $3 ${kv%%=*} ${kv#*=}" >>"$RESULTS" ;; esac
+  done
+}
+
+# One measured run: a 1 s warm-up, then SECS seconds with CPU counters read before and after.
+measure() { # SIDE DOC CLIENTS
+  local side=$1 doc=$2 n=$3 s0 p0 s1 p1 out rss=0 hwm=0 lg v
+  load "$side" "$doc" --connections "$n" --seconds 1 >/dev/null
+  s0=$(svc_ticks "$side") p0=$(pg_ticks "$side")
+  if [[ $doc == W1 && $n == 64 ]]; then # sample the resident size while it runs
+    load "$side" "$doc" --connections "$n" --seconds "$SECS" >"$TMP/out" &
+    lg=$!
+    while kill -0 "$lg" 2>/dev/null; do
+      v=$(awk '/^VmRSS/ {print $2}' "/proc/${PID[$side]}/status")
+      ((v > rss)) && rss=$v
+      sleep 0.2
+    done
+    wait "$lg"
+    out=$(cat "$TMP/out")
+    hwm=$(awk '/^VmHWM/ {print $2}' "/proc/${PID[$side]}/status")
+    echo "$side $doc $n rss_max_kb $rss" >>"$RESULTS"
+    echo "$side $doc $n hwm_kb $hwm" >>"$RESULTS"
+  else
+    out=$(load "$side" "$doc" --connections "$n" --seconds "$SECS")
+  fi
+  s1=$(svc_ticks "$side") p1=$(pg_ticks "$side")
+  record "$side" "$doc" "$n" "$out"
+  echo "$side $doc $n svc_ticks $((s1 - s0))" >>"$RESULTS"
+  echo "$side $doc $n pg_ticks $((p1 - p0))" >>"$RESULTS"
+  local req=${out#*requests=}
+  req=${req%% *}
+  printf '  %-8s %s  cpu/req_ms: stockroom=%s postgres=%s%s\n' "${NAME[$side]}" "$out" \
+    "$(awk -v t=$((s1 - s0)) -v n="$req" -v hz="$CLK_TCK" 'BEGIN {printf "%.3f", n ? t * 1000 / hz / n : 0}')" \
+    "$(awk -v t=$((p1 - p0)) -v n="$req" -v hz="$CLK_TCK" 'BEGIN {printf "%.3f", n ? t * 1000 / hz / n : 0}')" \
+    "$( ((rss)) && echo "  VmRSS max ${rss} kB, VmHWM ${hwm} kB")"
+}
+
+echo "== load runs, ${SECS}s each (after a 1 s warm-up), builds interleaved"
+for run in "W1 64" "W1 8" "W1 1" "W2 8" "W2 64" "W2 1" "W3 8" "W3 64" "W3 1" "M1 8" "M1 16" "M1 64"; do
+  read -r doc n <<<"$run"
+  echo "-- $doc, $n client(s)"
+  for side in "${SIDES[@]}"; do measure "$side" "$doc" "$n"; done
 done
-for C in 16 64; do
-  echo "== pgbench, $C clients, ${SECS}s"
-  "$PGBIN/pgbench" -n -M prepared -h "$DATA/run" -p 5432 -U postgres -c "$C" -j 2 -T "$SECS" \
-    -f bench/outbound.sql stockroom | grep -E 'tps|latency average'
+
+echo "== statements per request (log_statement = all around one request of each document)"
+for side in "${SIDES[@]}"; do
+  log=${DIR[$side]}/postgres.log
+  offset=$(stat -c %s "$log")
+  psql_ "$side" -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 1 # every backend takes the new setting before its next command
+  for doc in W1 W2 W3 M1; do
+    psql_ "$side" -c "SELECT 'bench-capture $doc'" >/dev/null
+    load "$side" "$doc" --connections 1 --requests 1 >/dev/null
+  done
+  psql_ "$side" -c "SELECT 'bench-capture end'" -c "ALTER SYSTEM RESET log_statement" -c "SELECT pg_reload_conf()" >/dev/null
+  echo "${NAME[$side]}:"
+  python3 bench/sqllog.py "$log" "$offset" "$TMP" "$side" "$RESULTS"
 done
-echo "== ledger reconciles (pairs off):"
-"${PSQL[@]}" -Atc "SELECT count(*) FROM (SELECT s.product_id FROM stocks s JOIN inventory_transactions t USING (product_id, store_id) GROUP BY s.product_id, s.store_id, s.quantity HAVING s.quantity <> sum(t.quantity)) x"
+
+echo "== one client: pgbench -M prepared running the captured statements in sequence, ${PGB_SECS}s"
+for doc in W1 W2 W3; do
+  for side in "${SIDES[@]}"; do
+    if out=$("$PGBIN/pgbench" -n -M prepared -h "${DIR[$side]}/run" -p 5432 -U postgres -c 1 \
+      -T "$PGB_SECS" -f "$TMP/$side-$doc.sql" stockroom 2>&1); then
+      v=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
+      echo "$side $doc - pgbench_ms $v" >>"$RESULTS"
+      echo "  $doc ${NAME[$side]}: pgbench latency average $v ms ($(grep -o '^tps = [0-9.]*' <<<"$out"))"
+    else
+      echo "  $doc ${NAME[$side]}: pgbench failed:"
+      tail -5 <<<"$out" | sed 's/^/    /'
+    fi
+  done
+done
+
+echo "== sequential round trips: a second server reaching the cluster through a proxy that delays each way by ${DELAY_MS} ms"
+# round trips = (p50 through the proxy - p50 direct) / (2 × delay), one client, 10 requests,
+# after 16 clients × 4 requests have filled the proxied server's pool and prepared its statements
+for side in "${SIDES[@]}"; do
+  pport=$((${PORT[$side]} + 100)) sport=$((${PORT[$side]} + 200))
+  python3 bench/delay_proxy.py "$pport" "${DIR[$side]}/run/.s.PGSQL.5432" "$DELAY_MS" &
+  proxy=$!
+  STARTED+=($proxy)
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$pport") 2>/dev/null && break; sleep 0.1; done
+  DATABASE_URL=postgres://postgres@127.0.0.1:$pport/stockroom STOCKROOM_DATA_DIR=${DIR[$side]}/unused \
+    "${BIN[$side]}" serve --listen "127.0.0.1:$sport" >"${DIR[$side]}/serve-proxy.log" 2>&1 &
+  server=$!
+  STARTED+=($server)
+  wait_listening "${DIR[$side]}/serve-proxy.log" "$server"
+  line="  ${NAME[$side]}:"
+  for doc in W1 W2 W3 M1; do
+    direct=$(load "$side" "$doc" --connections 1 --requests 10 | sed 's/.*p50_ms=\([0-9.]*\).*/\1/')
+    URL[proxy]=http://127.0.0.1:$sport/graphql
+    "$LOADGEN" "${URL[proxy]}" "${TOKEN[$side]}" "$doc" --code "$CODE" --sku "$SKU" \
+      --pairs "${DIR[$side]}/pairs.txt" --connections 16 --requests 4 >/dev/null
+    slow=$("$LOADGEN" "${URL[proxy]}" "${TOKEN[$side]}" "$doc" --code "$CODE" --sku "$SKU" \
+      --pairs "${DIR[$side]}/pairs.txt" --connections 1 --requests 10 | sed 's/.*p50_ms=\([0-9.]*\).*/\1/')
+    rt=$(awk -v s="$slow" -v d="$direct" -v ms="$DELAY_MS" 'BEGIN {printf "%.2f", (s - d) / (2 * ms)}')
+    echo "$side $doc - roundtrips $rt" >>"$RESULTS"
+    line+="  $doc $rt (p50 ${direct} -> ${slow} ms)"
+  done
+  echo "$line"
+  kill "$server" && wait "$server" || true
+  kill "$proxy" && wait "$proxy" 2>/dev/null || true
+done
+
+echo "== pgbench on bench/outbound.sql (a58212d's movement statement), ${SECS}s"
+for n in 16 64; do
+  for side in "${SIDES[@]}"; do
+    out=$("$PGBIN/pgbench" -n -M prepared -h "${DIR[$side]}/run" -p 5432 -U postgres -c "$n" -j 2 \
+      -T "$SECS" -f bench/outbound.sql stockroom 2>&1) || { echo "$out" | tail -5; continue; }
+    tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out")
+    lat=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
+    echo "$side PGB $n tps $tps" >>"$RESULTS"
+    echo "$side PGB $n lat_ms $lat" >>"$RESULTS"
+    echo "  ${NAME[$side]} cluster, $n clients: $tps tps, latency average $lat ms"
+  done
+done
+
+echo "== stock and ledger reconcile"
+for side in "${SIDES[@]}"; do
+  off=$(psql_ "$side" -Atc "
+    SELECT count(*) FROM stocks s
+    FULL JOIN (SELECT product_id, store_id, sum(quantity) AS q FROM inventory_transactions GROUP BY 1, 2) t
+      USING (product_id, store_id)
+    WHERE coalesce(s.quantity, -1) <> coalesce(t.q, 0)")
+  echo "$side - - reconcile_off $off" >>"$RESULTS"
+  echo "  ${NAME[$side]}: $off (product, store) pairs whose stock differs from their ledger sum"
+done
+
+python3 bench/report.py "$RESULTS" "$CLK_TCK"
+echo "(total $((SECONDS - T0)) s)"
