@@ -10,6 +10,7 @@ pub mod limits;
 pub mod loaders;
 pub mod mutation;
 pub mod pagination;
+pub mod prefetch;
 pub mod query;
 pub mod schema;
 pub mod subscription;

@@ -14,7 +14,7 @@ use crate::{
         ids::{self, NodeId},
         loaders,
         loaders::{CategoryKey, ProductKey, StockKey, StoreKey},
-        pagination,
+        pagination, prefetch,
         types::{
             category::Category,
             filters::{ProductFilter, ProductOrder, TransactionFilter},
@@ -101,6 +101,8 @@ impl Query {
             }
         }
         let rows = product_model::page(&mut *conn(ctx).await?, &filter, order, asc, &ks).await?;
+        let page: Vec<&product_model::Product> = rows.iter().collect();
+        prefetch::products(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(ProductConnection {
             page: pagination::page(rows, &ks, |r| ProductCursor::of(r, order), Product),
             total: ProductTotal::Filter(filter),

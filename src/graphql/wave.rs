@@ -83,45 +83,81 @@ where
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Whether values are cached for the rest of the request (so that a parent's
+    /// [`WaveLoader::load_many`] spares its children their own loads).
+    pub fn caching(&self) -> bool {
+        self.inner.cache.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The value of `key`, loaded in one query with every other key of its wave.
     pub async fn load_one<K>(&self, key: K) -> Result<Option<L::Value>, async_graphql::Error>
     where
         K: Send + Sync + Hash + Eq + Clone + 'static,
         L: Loader<K, Error = async_graphql::Error>,
     {
-        let cache = self.inner.cache.load(std::sync::atomic::Ordering::Relaxed);
         let (batch, leader) = {
             let mut queues = self.inner.lock_queues();
-            let queue = queues
-                .entry(TypeId::of::<K>())
-                .or_insert_with(|| {
-                    Box::new(Queue::<K, L::Value> {
-                        open: None,
-                        cache: HashMap::new(),
-                    })
-                })
-                .downcast_mut::<Queue<K, L::Value>>()
-                .expect("a queue is stored under its own key type");
-            if cache && let Some(value) = queue.cache.get(&key) {
+            let queue = queue_of::<K, L::Value>(&mut queues);
+            if self.caching()
+                && let Some(value) = queue.cache.get(&key)
+            {
                 return Ok(Some(value.clone()));
             }
-            match &queue.open {
-                Some(batch) => {
-                    lock(&batch.keys).insert(key.clone());
-                    (batch.clone(), false)
-                }
-                None => {
-                    let batch = Arc::new(Batch {
-                        keys: Mutex::new(HashSet::from([key.clone()])),
-                        result: OnceLock::new(),
-                        done: Notify::new(),
-                        dispatched: std::sync::atomic::AtomicBool::new(false),
-                    });
-                    queue.open = Some(batch.clone());
-                    (batch, true)
+            queue.enqueue(std::iter::once(key.clone()))
+        };
+        let values = self.settle(batch, leader).await?;
+        Ok(values.get(&key).cloned())
+    }
+
+    /// The values of `keys` (those that exist), loaded with one wait: a parent calls it for
+    /// its whole page, so that (with the cache on) each child finds its value at once instead
+    /// of awaiting its own load.
+    pub async fn load_many<K>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<HashMap<K, L::Value>, async_graphql::Error>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K, Error = async_graphql::Error>,
+    {
+        let mut found = HashMap::new();
+        let (batch, leader, wanted) = {
+            let mut queues = self.inner.lock_queues();
+            let queue = queue_of::<K, L::Value>(&mut queues);
+            let mut wanted = Vec::new();
+            for key in keys {
+                match queue.cache.get(&key).filter(|_| self.caching()) {
+                    Some(value) => {
+                        found.insert(key, value.clone());
+                    }
+                    None => wanted.push(key),
                 }
             }
+            if wanted.is_empty() {
+                return Ok(found);
+            }
+            let (batch, leader) = queue.enqueue(wanted.iter().cloned());
+            (batch, leader, wanted)
         };
+        let values = self.settle(batch, leader).await?;
+        for key in wanted {
+            if let Some(value) = values.get(&key) {
+                found.insert(key, value.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Waits for a batch's result; its leader first lets the wave gather and dispatches it.
+    async fn settle<K>(
+        &self,
+        batch: Arc<Batch<K, L::Value>>,
+        leader: bool,
+    ) -> Result<Values<K, L::Value>, async_graphql::Error>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K, Error = async_graphql::Error>,
+    {
         if leader {
             let dispatch = Dispatch {
                 inner: self.inner.clone(),
@@ -140,13 +176,67 @@ where
         }
         loop {
             let done = batch.done.notified();
-            if let Some(result) = batch.result.get() {
-                return match result {
-                    Ok(values) => Ok(values.get(&key).cloned()),
-                    Err(err) => Err(err.clone()),
-                };
+            if batch.result.get().is_some() {
+                break;
             }
             done.await;
+        }
+        match batch.result.get() {
+            Some(Err(err)) => Err(err.clone()),
+            _ => Ok(Values(batch)),
+        }
+    }
+}
+
+/// The values of a settled batch.
+struct Values<K, V>(Arc<Batch<K, V>>);
+
+impl<K: Hash + Eq, V> Values<K, V> {
+    fn get(&self, key: &K) -> Option<&V> {
+        match self.0.result.get() {
+            Some(Ok(values)) => values.get(key),
+            _ => None,
+        }
+    }
+}
+
+/// The queue of key type `K` (created on first use).
+fn queue_of<K, V>(queues: &mut HashMap<TypeId, Box<dyn Any + Send>>) -> &mut Queue<K, V>
+where
+    K: Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    queues
+        .entry(TypeId::of::<K>())
+        .or_insert_with(|| {
+            Box::new(Queue::<K, V> {
+                open: None,
+                cache: HashMap::new(),
+            })
+        })
+        .downcast_mut::<Queue<K, V>>()
+        .expect("a queue is stored under its own key type")
+}
+
+impl<K: Hash + Eq, V> Queue<K, V> {
+    /// Adds keys to the open batch, or opens one; returns it and whether the caller opened
+    /// it (and so leads it).
+    fn enqueue(&mut self, keys: impl Iterator<Item = K>) -> (Arc<Batch<K, V>>, bool) {
+        match &self.open {
+            Some(batch) => {
+                lock(&batch.keys).extend(keys);
+                (batch.clone(), false)
+            }
+            None => {
+                let batch = Arc::new(Batch {
+                    keys: Mutex::new(keys.collect()),
+                    result: OnceLock::new(),
+                    done: Notify::new(),
+                    dispatched: std::sync::atomic::AtomicBool::new(false),
+                });
+                self.open = Some(batch.clone());
+                (batch, true)
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use crate::{
-    db::models::category as model,
+    db::models::{category as model, product as model_product},
     graphql::{
         ids,
         ids::NodeId,
@@ -13,6 +13,7 @@ use crate::{
             CategoryTotalKey,
         },
         pagination::{self, to_int},
+        prefetch,
         types::product::{Product, ProductConnection, ProductTotal},
     },
 };
@@ -73,6 +74,8 @@ impl Category {
             .load_one(key.clone())
             .await?
             .unwrap_or_default();
+        let page: Vec<&model_product::Product> = rows.iter().collect();
+        prefetch::products(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(ProductConnection {
             page: pagination::page(rows, &key.page, |r| r.sku.clone(), Product),
             total: ProductTotal::Category(CategoryProductCountKey {

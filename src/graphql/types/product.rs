@@ -15,6 +15,7 @@ use crate::{
             StockKey,
         },
         pagination::{self, Edge, Page, PageInfo, to_int},
+        prefetch,
         types::{
             category::Category,
             decimal::Decimal,
@@ -71,13 +72,13 @@ impl Product {
 
     /// One row per store that holds (or held) this product, in store-code order.
     async fn stocks(&self, ctx: &Context<'_>) -> Result<Vec<Stock>> {
-        Ok(loaders(ctx)
+        let rows = loaders(ctx)
             .load_one(ProductStocksKey(self.0.id))
             .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(Stock)
-            .collect())
+            .unwrap_or_default();
+        let list: Vec<&crate::db::models::stock::Stock> = rows.iter().collect();
+        prefetch::stocks(ctx, &prefetch::list_items(ctx), &list).await;
+        Ok(rows.into_iter().map(Stock).collect())
     }
 
     /// This product's stock in one store; null when the store never held it.

@@ -10,6 +10,7 @@ use crate::{
         loaders,
         loaders::{LedgerPageKey, StoreStockCountKey, StoreStocksKey},
         pagination::{self, Edge, Page, PageInfo, to_int},
+        prefetch,
         types::{
             filters::StockFilter,
             stock::{Stock, StockConnection, StockTotal},
@@ -59,6 +60,8 @@ impl Store {
             .load_one(key.clone())
             .await?
             .unwrap_or_default();
+        let page: Vec<&crate::db::models::stock::Stock> = rows.iter().map(|r| &r.stock).collect();
+        prefetch::stocks(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(StockConnection {
             page: pagination::page(rows, &key.page, |r| r.sku.clone(), |r| Stock(r.stock)),
             total: StockTotal::Store(StoreStockCountKey {
