@@ -6,6 +6,11 @@
 //! disconnects mid-request cannot cancel a transaction half-way: the movement commits or
 //! rolls back as a whole, whatever happens to the HTTP connection.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
 use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
 
 use crate::{
@@ -27,7 +32,8 @@ use crate::{
     },
     error::{AppError, AppResult},
     graphql::{
-        conn, ids,
+        conn,
+        ids,
         types::{
             adjust_stock_input::AdjustStockInput, adjust_stock_payload::AdjustStockPayload,
             category::Category, create_category_input::CreateCategoryInput,
@@ -74,11 +80,63 @@ fn idempotency(
 #[derive(Debug, Clone, Copy)]
 pub struct KeyRetention(pub std::time::Duration);
 
+/// Request data shared with the HTTP layer: the stock movements of this request that have
+/// started and not yet finished. At the request timeout the HTTP layer [`closes`] the watch;
+/// while a movement is still [`running`] it keeps waiting for the operation (a movement ends
+/// within the lock, statement and pool timeouts), so a movement that commits is answered with
+/// its outcome, never with SERVICE_UNAVAILABLE. A closed watch lets no new movement start.
+///
+/// [`closes`]: MovementWatch::close
+/// [`running`]: MovementWatch::running
+#[derive(Debug, Clone, Default)]
+pub struct MovementWatch(Arc<WatchState>);
+
+#[derive(Debug, Default)]
+struct WatchState {
+    running: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl MovementWatch {
+    /// Lets no new movement start; returns whether one is running.
+    pub fn close(&self) -> bool {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.running()
+    }
+
+    /// Whether a movement has started and not finished.
+    pub fn running(&self) -> bool {
+        self.0.running.load(Ordering::SeqCst) > 0
+    }
+
+    /// Counts a movement as running until the returned guard drops; `None` once closed.
+    fn start(&self) -> Option<RunningMovement> {
+        if self.0.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.0.running.fetch_add(1, Ordering::SeqCst);
+        Some(RunningMovement(self.0.clone()))
+    }
+}
+
+/// One running movement of a [`MovementWatch`].
+struct RunningMovement(Arc<WatchState>);
+
+impl Drop for RunningMovement {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Runs a movement on its own task, so that dropping the request does not drop the
-/// transaction half-way.
+/// transaction half-way; the request's [`MovementWatch`] counts it while it runs.
 async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult<Outcome> {
     let pool = ctx.data_unchecked::<DbPool>().clone();
     let KeyRetention(retention) = *ctx.data_unchecked::<KeyRetention>();
+    let _running = match ctx.data_opt::<MovementWatch>() {
+        Some(watch) => Some(watch.start().ok_or(AppError::ServiceUnavailable)?),
+        None => None,
+    };
     tokio::spawn(async move {
         let mut conn = pool.get().await?;
         movement::execute(&mut conn, &request, &command, retention).await

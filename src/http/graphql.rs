@@ -31,6 +31,7 @@ use crate::{
     graphql::{
         guard::{self, HttpGet, Probe},
         loaders,
+        mutation::MovementWatch,
     },
     http::{graphiql, metrics, ws},
 };
@@ -428,10 +429,13 @@ impl Call<'_> {
         if self.get {
             request = request.data(HttpGet);
         }
+        let movements = MovementWatch::default();
+        request = request.data(movements.clone());
         let schema = self.state.schema.clone();
         let (response, panicked) = guarded(
             async move { schema.execute(request).await },
             self.state.settings.limits.request_timeout_ms,
+            &movements,
         )
         .await;
         let outcome = self.outcome(response, probe.operation_type(), panicked);
@@ -541,20 +545,29 @@ fn finish_error(mut err: ServerError, no_data: bool, request_id: &str) -> Server
 }
 
 /// Runs an operation under the time limit, turning a panic into an INTERNAL_SERVER_ERROR
-/// (the server and the other operations carry on). Returns whether it panicked.
+/// (the server and the other operations carry on). Returns whether it panicked. At the limit,
+/// an operation with a stock movement under way is waited for (no new one starts), so the
+/// client learns the movement's real outcome; any other is answered SERVICE_UNAVAILABLE.
 async fn guarded(
     run: impl std::future::Future<Output = Response>,
     timeout_ms: u64,
+    movements: &MovementWatch,
 ) -> (Response, bool) {
     let run = AssertUnwindSafe(run).catch_unwind();
-    match tokio::time::timeout(Duration::from_millis(timeout_ms), run).await {
-        Ok(Ok(response)) => (response, false),
-        Ok(Err(_)) => {
+    tokio::pin!(run);
+    let finished = match tokio::time::timeout(Duration::from_millis(timeout_ms), &mut run).await {
+        Ok(result) => Some(result),
+        Err(_) if movements.close() => Some(run.await),
+        Err(_) => None,
+    };
+    match finished {
+        Some(Ok(response)) => (response, false),
+        Some(Err(_)) => {
             tracing::error!("a resolver panicked");
             let err = guard::from_app(AppError::internal(anyhow::anyhow!("a resolver panicked")));
             (Response::from_errors(vec![err]), true)
         }
-        Err(_) => {
+        None => {
             let mut err = ServerError::new(
                 format!("the operation took longer than the limit of {timeout_ms} ms"),
                 None,
@@ -660,6 +673,7 @@ mod tests {
                 Response::new(ConstValue::Null)
             },
             1000,
+            &MovementWatch::default(),
         )
         .await;
         assert!(panicked);
@@ -676,6 +690,7 @@ mod tests {
                 Response::new(ConstValue::Null)
             },
             50,
+            &MovementWatch::default(),
         )
         .await;
         assert!(!panicked);

@@ -16,6 +16,7 @@ mod import;
 mod mutations_catalogue;
 mod mutations_concurrency;
 mod mutations_crash;
+mod mutations_exact_refusals;
 mod mutations_idempotency;
 mod mutations_movements;
 mod mutations_support;
