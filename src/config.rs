@@ -162,6 +162,13 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// How long one request may run (`request_timeout_ms`).
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
 impl ServeSettings {
     /// How long a DataLoader gathers one wave's keys (`loader_delay_ms`).
     pub fn loader_delay(&self) -> Duration {
