@@ -192,6 +192,8 @@ impl Default for ServeSettings {
 
 /// Largest page a connection returns (`first`/`last`).
 pub const MAX_PAGE_SIZE: i64 = 100;
+/// Most IDs one `nodes(ids:)` call takes (more is BAD_USER_INPUT).
+pub const MAX_NODE_IDS: usize = 100;
 /// Page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 /// A token's `last_used_at` is rewritten only when older than this (no write per request).
