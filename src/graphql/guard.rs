@@ -71,11 +71,11 @@ struct Shared {
 pub struct Guard(Arc<Shared>);
 
 impl Guard {
-    /// A guard for a schema with this SDL, these limits and this anonymous-read setting.
-    pub fn new(sdl: &str, limits: &Limits, public_read: bool) -> Self {
+    /// A guard for a schema of this shape, these limits and this anonymous-read setting.
+    pub fn new(shape: SchemaShape, limits: &Limits, public_read: bool) -> Self {
         let cap = NonZeroUsize::new(limits.apq_cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self(Arc::new(Shared {
-            shape: SchemaShape::from_sdl(sdl),
+            shape,
             limits: limits.clone(),
             public_read,
             persisted: Mutex::new(lru::LruCache::new(cap)),
@@ -198,6 +198,7 @@ impl Extension for GuardExtension {
             }
             err
         })?;
+        self.shared.shape.ready().await;
         let facts = limits::check(&doc, &request.variables, &self.shared.shape, limits)
             .map_err(from_app)?;
         *self

@@ -33,6 +33,7 @@ use crate::{
     error::{AppError, AppResult},
     graphql::{
         conn,
+        fanout::Fanout,
         ids,
         types::{
             adjust_stock_input::AdjustStockInput, adjust_stock_payload::AdjustStockPayload,
@@ -143,6 +144,13 @@ async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult
     })
     .await
     .map_err(AppError::internal)?
+}
+
+/// Tells the fan-out numbers of the limits that categories or stores changed.
+fn fanout_changed(ctx: &Context<'_>) {
+    if let Some(fanout) = ctx.data_opt::<Fanout>() {
+        fanout.changed();
+    }
 }
 
 /// Parses one inbound/outbound line and checks the caller may move stock in its store.
@@ -486,9 +494,9 @@ impl Mutation {
             .map(|p| ids::category_id(p, "input.parentId"))
             .transpose()?;
         let mut conn = conn(ctx).await?;
-        Ok(Some(Category(
-            category_model::create(&mut conn, &name, parent_id).await?,
-        )))
+        let category = category_model::create(&mut conn, &name, parent_id).await?;
+        fanout_changed(ctx);
+        Ok(Some(Category(category)))
     }
 
     /// Renames or moves a category; it cannot become its own ancestor.
@@ -517,9 +525,11 @@ impl Mutation {
             .into());
         }
         let mut conn = conn(ctx).await?;
-        Ok(Some(Category(
-            category_model::update(&mut conn, id, name.as_ref(), parent).await?,
-        )))
+        let category = category_model::update(&mut conn, id, name.as_ref(), parent).await?;
+        if parent.is_some() {
+            fanout_changed(ctx);
+        }
+        Ok(Some(Category(category)))
     }
 
     /// Adds a store.
@@ -532,9 +542,9 @@ impl Mutation {
         let code = StoreCode::parse(&input.code, "input.code")?;
         let name = Name::parse(&input.name, "input.name")?;
         let mut conn = conn(ctx).await?;
-        Ok(Some(Store(
-            store_model::create(&mut conn, &code, &name).await?,
-        )))
+        let store = store_model::create(&mut conn, &code, &name).await?;
+        fanout_changed(ctx);
+        Ok(Some(Store(store)))
     }
 
     /// Renames a store.

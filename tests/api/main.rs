@@ -13,6 +13,8 @@ mod http_limits;
 mod http_protocol;
 mod http_support;
 mod import;
+mod limits_inputs;
+mod limits_real_clients;
 mod mutations_catalogue;
 mod mutations_concurrency;
 mod mutations_crash;
