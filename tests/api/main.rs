@@ -13,6 +13,7 @@ mod http_limits;
 mod http_protocol;
 mod http_support;
 mod import;
+mod import_limits;
 mod limits_inputs;
 mod limits_real_clients;
 mod mutations_catalogue;
