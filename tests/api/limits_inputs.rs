@@ -87,24 +87,14 @@ async fn nodes_are_weighed_by_the_ids_they_get_before_any_sql() {
         &json!({ "query": query, "variables": vars }),
     )
     .await;
-    assert_eq!(
-        res.code(),
-        Some("QUERY_TOO_COMPLEX"),
-        "{}",
-        &res.text[..200]
-    );
+    assert_eq!(res.code(), Some("QUERY_TOO_COMPLEX"), "{}", head(&res.text));
     // A thousand written into the document.
     let literal = format!(
         "{{ nodes(ids: {}) {body_of} }}",
         serde_json::to_string(&vec![id.clone(); 1000]).unwrap()
     );
     let res = post_json(&app, None, None, &json!({ "query": literal })).await;
-    assert_eq!(
-        res.code(),
-        Some("QUERY_TOO_COMPLEX"),
-        "{}",
-        &res.text[..200]
-    );
+    assert_eq!(res.code(), Some("QUERY_TOO_COMPLEX"), "{}", head(&res.text));
     // Control: one id gets through to the (unreachable) database.
     let res = post_json(
         &app,
