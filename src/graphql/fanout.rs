@@ -131,10 +131,16 @@ impl Fanout {
 
     /// Starts the task that reads the numbers from `pool` now, every `every`, and after
     /// each [`changed`](Self::changed); it stops once every clone of this `Fanout` is gone.
+    /// Without a Tokio runtime (a tool that only builds the schema) nothing is started and the
+    /// numbers stay unknown.
     pub fn spawn_refresh(&self, pool: DbPool, every: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.numbers.mark_tried();
+            return;
+        };
         let numbers: Weak<Numbers> = Arc::downgrade(&self.numbers);
         let changed = self.changed.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             loop {
                 let Some(numbers) = numbers.upgrade() else {
                     return;
@@ -164,4 +170,32 @@ async fn read(pool: &DbPool) -> crate::error::AppResult<Snapshot> {
         max_children: n(f.max_children),
         stores: n(f.stores),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fixed_numbers_are_ready_at_once_and_unknown_ones_wait_at_most_the_given_time() {
+        let known = Snapshot {
+            categories: Some(3),
+            roots: Some(1),
+            max_children: Some(2),
+            stores: Some(0),
+        };
+        let fixed = Fanout::fixed(known);
+        assert_eq!(fixed.snapshot(), known);
+        tokio::time::timeout(
+            Duration::from_millis(100),
+            fixed.ready(Duration::from_secs(60)),
+        )
+        .await
+        .expect("ready at once");
+        let unknown = Fanout::unknown();
+        assert_eq!(unknown.snapshot(), Snapshot::default());
+        let started = std::time::Instant::now();
+        unknown.ready(Duration::from_millis(20)).await;
+        assert!(started.elapsed() >= Duration::from_millis(20));
+    }
 }
