@@ -218,7 +218,7 @@ async fn until_a_session_waits_for_a_lock(db: &tokio_postgres::Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_movement_that_outlives_the_request_timeout_is_answered_with_its_outcome() {
-    const TIMEOUT_MS: u64 = 1000;
+    const TIMEOUT_MS: u64 = 2000;
     let mut settings = ServeSettings::default();
     settings.limits.request_timeout_ms = TIMEOUT_MS;
     let app = Arc::new(TestApp::spawn_with(settings).await);
