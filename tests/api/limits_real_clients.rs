@@ -75,6 +75,42 @@ const PRODUCTS_PAGE: &str = "{ products(first: 100) { totalCount pageInfo { hasN
       stocks { id quantity reorderPoint lowStock store { id code name } } \
       transactions(first: 10) { nodes { id type quantity quantityAfter createdAt } } } } }";
 
+/// GraphiQL's introspection query (graphql-js's `getIntrospectionQuery` with descriptions,
+/// `specifiedByURL`, directive repeatability and deprecated arguments and input fields).
+/// graphql-js's own default is `http_limits::INTROSPECTION`.
+const GRAPHIQL_INTROSPECTION: &str = r"
+query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives {
+      name description isRepeatable locations
+      args(includeDeprecated: true) { ...InputValue }
+    }
+  }
+}
+fragment FullType on __Type {
+  kind name description specifiedByURL
+  fields(includeDeprecated: true) {
+    name description args(includeDeprecated: true) { ...InputValue }
+    type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name description type { ...TypeRef } defaultValue isDeprecated deprecationReason
+}
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+  ofType { kind name } } } } } } } } }
+}";
+
 /// The ```graphql blocks of the README.
 fn readme_examples() -> Vec<String> {
     include_str!("../../README.md")
@@ -111,6 +147,12 @@ async fn documents_real_clients_send_pass_the_default_limits() {
         nodes[0]["transactions"]["nodes"].as_array().unwrap().len(),
         10
     );
+
+    let body = app
+        .graphql_as(&token, GRAPHIQL_INTROSPECTION, json!({}))
+        .await;
+    no_errors(&body, "GraphiQL's introspection query");
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
 
     for example in readme_examples() {
         let body = app.graphql_as(&token, &example, json!({})).await;
