@@ -709,12 +709,25 @@ impl<'a> Walker<'a> {
             .ok()
     }
 
-    /// How many ids `nodes(ids:)` is given (a single value is coerced to a list of one).
+    /// How many ids `nodes(ids:)` is given (a single value is coerced to a list of one);
+    /// a list in a variable is measured where it is, not copied.
     fn id_count(&self, field: &Field) -> u64 {
-        match self.argument(field, "ids") {
-            Some(Value::List(ids)) => wide(ids.len()).max(1),
-            _ => 1,
-        }
+        let Some((_, value)) = field.arguments.iter().find(|(n, _)| n.node == "ids") else {
+            return 1;
+        };
+        let mut in_variable = None;
+        let value = value.node.clone().into_const_with(|var| {
+            in_variable = Some(match self.variables.get(&var) {
+                Some(Value::List(ids)) => ids.len(),
+                _ => 1,
+            });
+            Ok::<_, ()>(Value::Null)
+        });
+        let len = match value {
+            Ok(Value::List(ids)) => ids.len(),
+            _ => in_variable.unwrap_or(1),
+        };
+        wide(len).max(1)
     }
 
     /// Whether a field filters with a non-empty `search` text (the database scans an index
