@@ -85,7 +85,10 @@ async fn run_on(
         .await
         .context("cannot prepare the database (check DATABASE_URL: is it reachable, and may this user create tables?)")?;
     tracing::info!(applied, "migrations are current");
-    let pool = db::pool::build(url, db)?;
+    let pool = db::pool::build(
+        &db::pool::with_statement_timeout(url, settings.limits.request_timeout()),
+        db,
+    )?;
     // Expired idempotency keys go in small batches, off the request path.
     db::models::idempotency::spawn_cleanup(
         pool.clone(),

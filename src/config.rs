@@ -88,8 +88,9 @@ pub struct Limits {
     #[arg(long, env = "STOCKROOM_MAX_DEPTH", default_value_t = 20)]
     pub max_depth: usize,
 
-    /// Largest complexity (a list counts its page size times its children).
-    #[arg(long, env = "STOCKROOM_MAX_COMPLEXITY", default_value_t = 20_000)]
+    /// Largest complexity: the estimated number of fields of the result (a list multiplies
+    /// what is below it by its page size, or by the data's fan-out when it has no page size).
+    #[arg(long, env = "STOCKROOM_MAX_COMPLEXITY", default_value_t = 100_000)]
     pub max_complexity: usize,
 
     /// Most aliases in one document.
@@ -128,6 +129,11 @@ pub struct Limits {
     #[arg(long, env = "STOCKROOM_GET_MAX_AGE_SECONDS", default_value_t = 5)]
     pub get_max_age_seconds: u64,
 
+    /// How often the fan-out numbers the complexity uses are read again (ms); a change of
+    /// categories or stores through the API reads them at once.
+    #[arg(long, env = "STOCKROOM_STATS_REFRESH_MS", default_value_t = 5_000)]
+    pub stats_refresh_ms: u64,
+
     /// How long idempotency keys are kept (hours).
     #[arg(
         long,
@@ -141,7 +147,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_depth: 20,
-            max_complexity: 20_000,
+            max_complexity: 100_000,
             max_aliases: 50,
             max_root_fields: 20,
             max_batch: 10,
@@ -151,8 +157,16 @@ impl Default for Limits {
             max_tokens: 15_000,
             apq_cache_size: 1000,
             get_max_age_seconds: 5,
+            stats_refresh_ms: 5_000,
             idempotency_retention_hours: 24,
         }
+    }
+}
+
+impl Limits {
+    /// How long one request may run (`request_timeout_ms`).
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
     }
 }
 
@@ -171,11 +185,22 @@ impl Default for ServeSettings {
 
 /// Largest page a connection returns (`first`/`last`).
 pub const MAX_PAGE_SIZE: i64 = 100;
+/// Most IDs one `nodes(ids:)` call takes (more is BAD_USER_INPUT).
+pub const MAX_NODE_IDS: usize = 100;
 /// Page size when neither `first` nor `last` is given.
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 /// A token's `last_used_at` is rewritten only when older than this (no write per request).
 pub const TOKEN_LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
-/// Weight of a list field that takes no page size (`categories`, `Product.stocks`).
+/// Weight of a list field that takes no page size when the data's fan-out is not known
+/// (not read yet, or unreadable) or the list is not one the fan-out numbers cover.
 pub const UNPAGED_LIST_WEIGHT: usize = 20;
+/// What `totalCount` weighs per connection in the complexity (the database counts every
+/// matching row: like reading a full page).
+pub const TOTAL_COUNT_WEIGHT: u64 = 100;
+/// What a non-empty `search` filter adds to its field's complexity (an index scan of text
+/// fragments, then a recheck of every candidate row).
+pub const SEARCH_WEIGHT: u64 = 100;
+/// How long the first requests after a start wait for the first read of the fan-out numbers.
+pub const FANOUT_FIRST_READ_WAIT: Duration = Duration::from_secs(2);
 /// Name of the database inside the embedded PostgreSQL.
 pub const EMBEDDED_DATABASE: &str = "stockroom";

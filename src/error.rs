@@ -154,6 +154,14 @@ impl From<diesel::result::Error> for AppError {
                 tracing::warn!(error = %err, "database connection lost");
                 Self::ServiceUnavailable
             }
+            // statement_timeout (the request's time is up) or lock_timeout: nothing was
+            // written, and trying again later may well succeed.
+            Error::DatabaseError(_, info)
+                if info.message().starts_with("canceling statement due to") =>
+            {
+                tracing::warn!(error = %err, "statement cancelled by a timeout");
+                Self::ServiceUnavailable
+            }
             _ => Self::Internal(err.into()),
         }
     }

@@ -6,7 +6,9 @@
 //! Every session gets `idle_in_transaction_session_timeout`, so a transaction abandoned
 //! mid-way (a crashed task, a cut network) cannot hold row locks for long, and UTC as its
 //! time zone. Waiting for, creating and recycling a connection are all bounded by the pool
-//! timeout, after which the caller gets `SERVICE_UNAVAILABLE`.
+//! timeout, after which the caller gets `SERVICE_UNAVAILABLE`. The service's pool also gives
+//! every session a `statement_timeout` equal to the request timeout
+//! ([`with_statement_timeout`]), so the SQL of a request that timed out stops too.
 
 use std::time::Duration;
 
@@ -93,4 +95,47 @@ macro_rules! with_conn {
             }
         }
     }};
+}
+
+/// `url` with a `statement_timeout` for every session it opens (PostgreSQL's startup
+/// `options`, so it costs no statement), in URL or key=value form (options a URL already
+/// carries are kept).
+pub fn with_statement_timeout(url: &str, timeout: Duration) -> String {
+    let ms = timeout.as_millis();
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return format!("{url} options='-c statement_timeout={ms}'");
+    }
+    let setting = format!("-c%20statement_timeout%3D{ms}");
+    if let Some(at) = url.find("options=") {
+        let value = at + "options=".len();
+        return format!("{}{setting}%20{}", &url[..value], &url[value..]);
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options={setting}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statement_timeout_joins_the_startup_options_of_any_url_form() {
+        let t = Duration::from_millis(1500);
+        assert_eq!(
+            with_statement_timeout("postgres://u@h/db", t),
+            "postgres://u@h/db?options=-c%20statement_timeout%3D1500"
+        );
+        assert_eq!(
+            with_statement_timeout("postgres://u@/db?host=/s&port=5", t),
+            "postgres://u@/db?host=/s&port=5&options=-c%20statement_timeout%3D1500"
+        );
+        assert_eq!(
+            with_statement_timeout("postgresql://h/db?options=-c%20x%3D1", t),
+            "postgresql://h/db?options=-c%20statement_timeout%3D1500%20-c%20x%3D1"
+        );
+        assert_eq!(
+            with_statement_timeout("host=/s dbname=db", t),
+            "host=/s dbname=db options='-c statement_timeout=1500'"
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //!
 //! Each is trimmed of surrounding whitespace, then checked for emptiness (where required),
 //! length (in characters) and control characters, so the database only ever sees clean text.
+//! Text that is only looked up or searched for is checked for what PostgreSQL cannot hold (a
+//! NUL character) and, for a search, its length.
 
 use crate::error::{AppError, AppResult};
 
@@ -17,6 +19,19 @@ pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
 pub const MAX_NOTE_CHARS: usize = 1_000;
 /// Longest idempotency key.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 200;
+/// Longest product search text.
+pub const MAX_SEARCH_CHARS: usize = 200;
+
+/// Refuses a NUL character, which no PostgreSQL text value can hold.
+pub fn refuse_nul(value: &str, field: &str) -> AppResult<()> {
+    if value.contains('\0') {
+        return Err(AppError::bad_input(
+            field,
+            format!("`{field}` must not contain a NUL character"),
+        ));
+    }
+    Ok(())
+}
 
 /// Checks `value` (trimmed): non-empty when `required`, at most `max` characters, no control
 /// characters except newlines and tabs when `multiline`.
@@ -112,6 +127,30 @@ impl Note {
     }
 }
 
+/// A search text (a case-insensitive substring): at most [`MAX_SEARCH_CHARS`] characters, no
+/// NUL; kept as written (spaces count).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText(String);
+
+impl SearchText {
+    /// Parses and validates; `field` names the argument in errors.
+    pub fn parse(value: &str, field: &str) -> AppResult<Self> {
+        if value.chars().count() > MAX_SEARCH_CHARS {
+            return Err(AppError::bad_input(
+                field,
+                format!("`{field}` must be at most {MAX_SEARCH_CHARS} characters"),
+            ));
+        }
+        refuse_nul(value, field)?;
+        Ok(Self(value.to_string()))
+    }
+
+    /// The validated text, owned.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +166,20 @@ mod tests {
         );
         assert!(Description::parse("", "d").is_ok());
         assert!(Note::parse_opt(Some(" "), "n").ok().flatten().is_none());
+    }
+
+    #[test]
+    fn searches_are_bounded_and_nul_is_refused_everywhere() {
+        assert!(SearchText::parse(&"é".repeat(MAX_SEARCH_CHARS), "s").is_ok());
+        assert!(SearchText::parse(&"é".repeat(MAX_SEARCH_CHARS + 1), "s").is_err());
+        assert!(SearchText::parse("ab\0", "s").is_err());
+        assert_eq!(
+            SearchText::parse(" a ", "s")
+                .map(SearchText::into_inner)
+                .ok(),
+            Some(" a ".into())
+        );
+        assert!(refuse_nul("a\0", "sku").is_err());
+        assert!(refuse_nul("a\n", "sku").is_ok());
     }
 }

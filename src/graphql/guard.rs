@@ -115,17 +115,19 @@ impl Extension for Refuser {
 
 impl Gate {
     /// A gate in front of `schema` (which must carry no extension), with `refusing` (the same
-    /// schema built with [`Gate::refuser`]) for refusals after validation.
+    /// schema built with [`Gate::refuser`]) for refusals after validation, weighing documents
+    /// by `shape`.
     pub fn new(
         schema: StockroomSchema,
         refusing: StockroomSchema,
         pool: DbPool,
+        shape: SchemaShape,
         limits: &Limits,
         public_read: bool,
     ) -> Self {
         let cap = NonZeroUsize::new(limits.apq_cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self(Arc::new(Shared {
-            shape: SchemaShape::from_sdl(&schema.sdl()),
+            shape,
             schema,
             refusing,
             pool,
@@ -241,6 +243,7 @@ impl Gate {
                 return (Admission::Reject(err), None);
             }
         };
+        self.0.shape.ready().await;
         let facts = match limits::check(&doc, &request.variables, &self.0.shape, limits) {
             Ok(facts) => facts,
             Err(err) => return (Admission::Reject(from_app(err)), None),

@@ -1,7 +1,18 @@
-//! The query limits, checked on the parsed document before anything runs: depth, complexity
-//! (a paginated list counts its page size times its children), aliases, root fields and
-//! directives; plus the facts the access rule needs (each operation's type, and whether it
-//! asks only for introspection).
+//! The query limits, checked on the parsed document before anything runs: depth, complexity,
+//! aliases, root fields and directives; plus the facts the access rule needs (each
+//! operation's type, and whether it asks only for introspection).
+//!
+//! Complexity estimates the number of fields of the result. Walking down the document, it
+//! keeps how many objects each selection set applies to: a field counts once per object
+//! (`totalCount` and a `search` count more: they make the database count or scan), and a list
+//! multiplies the objects below it by its size. The size of a connection's page is its
+//! `first`/`last` (default 20, at most 100); of `nodes(ids:)` the number of ids; of a list
+//! without a page size the data's own fan-out ([`Fanout`]: root categories, the most children
+//! of one category, stores) or, for introspection, the schema's (types, the most fields of a
+//! type, …). Where the objects are known to be distinct (the categories of one level of the
+//! tree, the types of the schema) a list is also capped by how many rows there are in all, so
+//! a category tree five levels deep weighs what the whole tree holds, while a walk that
+//! repeats objects (`children { parent { children … } } }`) multiplies without a cap.
 
 use std::collections::HashMap;
 
@@ -14,8 +25,12 @@ use async_graphql::{
 };
 
 use crate::{
-    config::{DEFAULT_PAGE_SIZE, Limits, MAX_PAGE_SIZE, UNPAGED_LIST_WEIGHT},
+    config::{
+        DEFAULT_PAGE_SIZE, FANOUT_FIRST_READ_WAIT, Limits, MAX_PAGE_SIZE, SEARCH_WEIGHT,
+        TOTAL_COUNT_WEIGHT, UNPAGED_LIST_WEIGHT,
+    },
     error::AppError,
+    graphql::fanout::{Fanout, Snapshot},
 };
 
 /// What the limits need to know about one field of the schema.
@@ -29,12 +44,108 @@ struct FieldShape {
     paged: bool,
 }
 
-/// The schema's types and fields, as the complexity count needs them.
+/// How long a list without a page size is: at most `per_parent` items per object, and at
+/// most `total` items under a set of distinct objects (`None`: no such bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ListSize {
+    per_parent: u64,
+    total: Option<u64>,
+    /// Whether distinct parents have distinct items (each item has one parent: a category's
+    /// children, a type's fields), so the items may be capped again one level down.
+    partitions: bool,
+}
+
+impl ListSize {
+    fn of(per_parent: u64, total: u64, partitions: bool) -> Self {
+        Self {
+            per_parent,
+            total: Some(total),
+            partitions,
+        }
+    }
+}
+
+/// Room for what introspection lists beyond the SDL and [`INTROSPECTION_SDL`]: the built-in
+/// scalars and directives, and what a newer async-graphql may add.
+const INTROSPECTION_EXTRA: u64 = 16;
+
+/// The introspection types, which the schema's SDL leaves out, so the walk knows their lists.
+const INTROSPECTION_SDL: &str = "
+type __Schema { description: String types: [__Type!]! queryType: __Type! mutationType: __Type
+  subscriptionType: __Type directives: [__Directive!]! }
+type __Type { kind: __TypeKind! name: String description: String specifiedByURL: String
+  fields(includeDeprecated: Boolean = false): [__Field!] interfaces: [__Type!]
+  possibleTypes: [__Type!] enumValues(includeDeprecated: Boolean = false): [__EnumValue!]
+  inputFields(includeDeprecated: Boolean = false): [__InputValue!] ofType: __Type
+  isOneOf: Boolean }
+type __Field { name: String! description: String
+  args(includeDeprecated: Boolean = false): [__InputValue!]! type: __Type!
+  isDeprecated: Boolean! deprecationReason: String }
+type __InputValue { name: String! description: String type: __Type! defaultValue: String
+  isDeprecated: Boolean! deprecationReason: String }
+type __EnumValue { name: String! description: String isDeprecated: Boolean!
+  deprecationReason: String }
+type __Directive { name: String! description: String locations: [__DirectiveLocation!]!
+  args(includeDeprecated: Boolean = false): [__InputValue!]! isRepeatable: Boolean! }
+enum __TypeKind { SCALAR OBJECT INTERFACE UNION ENUM INPUT_OBJECT LIST NON_NULL }
+enum __DirectiveLocation { QUERY MUTATION SUBSCRIPTION FIELD FRAGMENT_DEFINITION
+  FRAGMENT_SPREAD INLINE_FRAGMENT VARIABLE_DEFINITION SCHEMA SCALAR OBJECT FIELD_DEFINITION
+  ARGUMENT_DEFINITION INTERFACE UNION ENUM ENUM_VALUE INPUT_OBJECT INPUT_FIELD_DEFINITION }
+";
+
+/// The sizes of the introspection lists, counted in the SDL.
+#[derive(Debug, Clone, Default)]
+struct SchemaCounts {
+    types: u64,
+    fields: (u64, u64),
+    args: (u64, u64),
+    input_fields: (u64, u64),
+    enum_values: (u64, u64),
+    interfaces: (u64, u64),
+    possible_types: (u64, u64),
+    directives: u64,
+    directive_args: (u64, u64),
+}
+
+/// Adds one parent's count to a (most per parent, total) pair.
+fn tally(pair: &mut (u64, u64), n: usize) {
+    let n = u64::try_from(n).unwrap_or(u64::MAX);
+    pair.0 = pair.0.max(n);
+    pair.1 = pair.1.saturating_add(n);
+}
+
+impl SchemaCounts {
+    fn list(&self, ty: &str, field: &str) -> Option<ListSize> {
+        let x = INTROSPECTION_EXTRA;
+        let pair = |p: (u64, u64), partitions: bool| {
+            ListSize::of(p.0.max(x), p.1.saturating_add(x), partitions)
+        };
+        Some(match (ty, field) {
+            ("__Schema", "types") => ListSize::of(self.types + x, self.types + x, true),
+            ("__Schema", "directives") => {
+                ListSize::of(self.directives + x, self.directives + x, true)
+            }
+            ("__Type", "fields") => pair(self.fields, true),
+            ("__Type", "inputFields") => pair(self.input_fields, true),
+            ("__Type", "enumValues") => pair(self.enum_values, true),
+            ("__Type", "interfaces") => pair(self.interfaces, false),
+            ("__Type", "possibleTypes") => pair(self.possible_types, false),
+            ("__Field", "args") => pair(self.args, true),
+            ("__Directive", "args") => pair(self.directive_args, true),
+            _ => return None,
+        })
+    }
+}
+
+/// The schema's types and fields, as the complexity count needs them, and the data's
+/// fan-out numbers.
 #[derive(Debug, Clone, Default)]
 pub struct SchemaShape {
     fields: HashMap<String, HashMap<String, FieldShape>>,
     /// Names of the query, mutation and subscription roots.
     roots: [String; 3],
+    counts: SchemaCounts,
+    fanout: Fanout,
 }
 
 fn root_index(ty: OperationType) -> usize {
@@ -51,10 +162,14 @@ impl SchemaShape {
         let mut shape = Self {
             fields: HashMap::new(),
             roots: ["Query".into(), "Mutation".into(), "Subscription".into()],
+            counts: SchemaCounts::default(),
+            fanout: Fanout::default(),
         };
-        let Ok(doc) = async_graphql::parser::parse_schema(sdl) else {
+        let Ok(doc) = async_graphql::parser::parse_schema(format!("{sdl}\n{INTROSPECTION_SDL}"))
+        else {
             return shape;
         };
+        let mut implementers: HashMap<String, usize> = HashMap::new();
         for def in doc.definitions {
             match def {
                 TypeSystemDefinition::Schema(schema) => {
@@ -71,11 +186,37 @@ impl SchemaShape {
                 }
                 TypeSystemDefinition::Type(ty) => {
                     let ty = ty.node;
+                    shape.counts.types += 1;
                     let fields = match ty.kind {
-                        TypeKind::Object(o) => o.fields,
-                        TypeKind::Interface(i) => i.fields,
-                        _ => continue,
+                        TypeKind::Object(o) => {
+                            tally(&mut shape.counts.interfaces, o.implements.len());
+                            for i in &o.implements {
+                                *implementers.entry(i.node.to_string()).or_default() += 1;
+                            }
+                            o.fields
+                        }
+                        TypeKind::Interface(i) => {
+                            tally(&mut shape.counts.interfaces, i.implements.len());
+                            i.fields
+                        }
+                        TypeKind::Union(u) => {
+                            tally(&mut shape.counts.possible_types, u.members.len());
+                            continue;
+                        }
+                        TypeKind::Enum(e) => {
+                            tally(&mut shape.counts.enum_values, e.values.len());
+                            continue;
+                        }
+                        TypeKind::InputObject(i) => {
+                            tally(&mut shape.counts.input_fields, i.fields.len());
+                            continue;
+                        }
+                        TypeKind::Scalar => continue,
                     };
+                    tally(&mut shape.counts.fields, fields.len());
+                    for f in &fields {
+                        tally(&mut shape.counts.args, f.node.arguments.len());
+                    }
                     let map = fields
                         .into_iter()
                         .map(|f| {
@@ -106,10 +247,64 @@ impl SchemaShape {
                         .collect();
                     shape.fields.insert(ty.name.node.to_string(), map);
                 }
-                TypeSystemDefinition::Directive(_) => {}
+                TypeSystemDefinition::Directive(d) => {
+                    shape.counts.directives += 1;
+                    tally(&mut shape.counts.directive_args, d.node.arguments.len());
+                }
+            }
+        }
+        for n in implementers.into_values() {
+            tally(&mut shape.counts.possible_types, n);
+        }
+        let meta = [("__schema", "__Schema"), ("__type", "__Type")];
+        if let Some(query) = shape.fields.get_mut(&shape.roots[0]) {
+            for (name, type_name) in meta {
+                query.insert(
+                    name.to_string(),
+                    FieldShape {
+                        type_name: type_name.to_string(),
+                        list: false,
+                        paged: false,
+                    },
+                );
             }
         }
         shape
+    }
+
+    /// The same shape, weighing lists without a page size with these fan-out numbers.
+    pub fn with_fanout(mut self, fanout: Fanout) -> Self {
+        self.fanout = fanout;
+        self
+    }
+
+    /// Waits (briefly, once) until the fan-out numbers have been read a first time, so the
+    /// first requests after a start are weighed like the later ones.
+    pub async fn ready(&self) {
+        self.fanout.ready(FANOUT_FIRST_READ_WAIT).await;
+    }
+
+    /// The size of a list field without a page size, from the data or the schema; `None`
+    /// for a list the estimate knows nothing about.
+    fn list(&self, ty: &str, field: &str, fanout: &Snapshot) -> Option<ListSize> {
+        let known = |v: Option<u64>| v.map(|v| v.max(1));
+        Some(match (ty, field) {
+            (root, "categories") if root == self.roots[0] => {
+                let roots = known(fanout.roots)?;
+                ListSize::of(roots, roots, true)
+            }
+            ("Category", "children") => ListSize {
+                per_parent: known(fanout.max_children)?,
+                total: known(fanout.categories),
+                partitions: true,
+            },
+            ("Product", "stocks") | ("User", "stores") => ListSize {
+                per_parent: known(fanout.stores)?,
+                total: None,
+                partitions: false,
+            },
+            _ => return self.counts.list(ty, field),
+        })
     }
 
     fn field(&self, type_name: Option<&str>, field: &str) -> Option<&FieldShape> {
@@ -263,13 +458,14 @@ pub fn check(
             shape,
             variables,
             limits,
+            fanout: shape.fanout.snapshot(),
             visits: 0,
             root_fields: 0,
             introspection_only: true,
             in_progress: Vec::new(),
         };
         let root = Some(shape.roots[root_index(op.ty)].as_str());
-        walker.set(&op.selection_set.node, root, 0)?;
+        walker.set(&op.selection_set.node, root, 0, Level::ROOT)?;
         if walker.root_fields > limits.max_root_fields {
             return Err(too_complex("root field", limits.max_root_fields));
         }
@@ -303,12 +499,33 @@ fn count_set(set: &SelectionSet, aliases: &mut usize, directives: &mut usize) {
     }
 }
 
+/// The objects a selection set applies to, as the walk estimates them.
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    /// How many objects.
+    count: u64,
+    /// Whether they are known to be distinct (lists under them may be capped by their total).
+    distinct: bool,
+    /// The page size, when the objects are connections.
+    page: Option<u64>,
+}
+
+impl Level {
+    /// The one root object of an operation.
+    const ROOT: Self = Self {
+        count: 1,
+        distinct: true,
+        page: None,
+    };
+}
+
 /// Walks one operation with fragments expanded, counting depth, complexity and root fields.
 struct Walker<'a> {
     doc: &'a ExecutableDocument,
     shape: &'a SchemaShape,
     variables: &'a Variables,
     limits: &'a Limits,
+    fanout: Snapshot,
     /// Fields visited so far (bounds the walk itself, whatever the fragments multiply).
     visits: usize,
     root_fields: usize,
@@ -317,15 +534,23 @@ struct Walker<'a> {
     in_progress: Vec<&'a str>,
 }
 
+/// A count as `u64` (saturating).
+fn wide(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 impl<'a> Walker<'a> {
-    /// The complexity of a selection set on type `ty` whose fields sit at `depth + 1`.
+    /// The estimated result fields of a selection set on type `ty` whose fields sit at
+    /// `depth + 1`, applied to the objects of `level`.
     fn set(
         &mut self,
         set: &'a SelectionSet,
         ty: Option<&'a str>,
         depth: usize,
-    ) -> Result<usize, AppError> {
-        let mut total = 0usize;
+        level: Level,
+    ) -> Result<u64, AppError> {
+        let max = wide(self.limits.max_complexity);
+        let mut total = 0u64;
         for item in &set.items {
             let cost = match &item.node {
                 Selection::Field(field) => {
@@ -345,29 +570,27 @@ impl<'a> Walker<'a> {
                         return Err(too_complex("depth", self.limits.max_depth));
                     }
                     let shape = self.shape.field(ty, name);
-                    let child_type = shape.map(|s| s.type_name.as_str());
-                    let children = self.set(&field.selection_set.node, child_type, depth + 1)?;
-                    let weight = match shape {
-                        Some(s) if s.paged => self.page_size(field),
-                        Some(s)
-                            if s.list
-                                && !ty.is_some_and(|t| t.ends_with("Connection"))
-                                && !name.starts_with("__") =>
-                        {
-                            UNPAGED_LIST_WEIGHT
-                        }
-                        // A field the schema does not (yet) know: weigh it by the page
-                        // size it asks for, if any (validation refuses it anyway).
-                        None if field
-                            .arguments
-                            .iter()
-                            .any(|(n, _)| matches!(n.node.as_str(), "first" | "last")) =>
-                        {
-                            self.page_size(field)
-                        }
-                        _ => 1,
+                    let mut weight = if name == "totalCount" {
+                        TOTAL_COUNT_WEIGHT
+                    } else {
+                        1
                     };
-                    weight.saturating_mul(children.max(1)).saturating_add(1)
+                    if self.searches(field) {
+                        weight += SEARCH_WEIGHT;
+                    }
+                    let own = level.count.saturating_mul(weight);
+                    let items = self.items(field, ty, shape, level);
+                    let below = if field.selection_set.node.items.is_empty() {
+                        if shape.is_some_and(|s| s.list) {
+                            items.count
+                        } else {
+                            0
+                        }
+                    } else {
+                        let child_type = shape.map(|s| s.type_name.as_str());
+                        self.set(&field.selection_set.node, child_type, depth + 1, items)?
+                    };
+                    own.saturating_add(below)
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.node.fragment_name.node.as_str();
@@ -379,7 +602,7 @@ impl<'a> Walker<'a> {
                     };
                     self.in_progress.push(name);
                     let on = fragment.node.type_condition.node.on.node.as_str();
-                    let cost = self.set(&fragment.node.selection_set.node, Some(on), depth);
+                    let cost = self.set(&fragment.node.selection_set.node, Some(on), depth, level);
                     self.in_progress.pop();
                     cost?
                 }
@@ -389,37 +612,436 @@ impl<'a> Walker<'a> {
                         .type_condition
                         .as_ref()
                         .map_or(ty, |c| Some(c.node.on.node.as_str()));
-                    self.set(&inline.node.selection_set.node, on, depth)?
+                    self.set(&inline.node.selection_set.node, on, depth, level)?
                 }
             };
             total = total.saturating_add(cost);
-            if total > self.limits.max_complexity {
+            if total > max {
                 return Err(too_complex("complexity", self.limits.max_complexity));
             }
         }
         Ok(total)
     }
 
-    /// The page size a connection field asks for (`first` or `last`, else the default),
-    /// capped at the largest page (a larger one is refused by pagination as BAD_USER_INPUT).
-    fn page_size(&self, field: &Field) -> usize {
-        let asked = field
+    /// The objects a field returns for the objects of `level`.
+    fn items(
+        &self,
+        field: &Field,
+        ty: Option<&str>,
+        shape: Option<&FieldShape>,
+        level: Level,
+    ) -> Level {
+        let asks_page = field
             .arguments
             .iter()
-            .filter(|(name, _)| matches!(name.node.as_str(), "first" | "last"))
-            .filter_map(|(_, value)| {
-                let value = value
-                    .node
-                    .clone()
-                    .into_const_with(|var| self.variables.get(&var).cloned().ok_or(()))
-                    .ok()?;
-                match value {
-                    Value::Number(n) => n.as_i64(),
-                    _ => None,
-                }
+            .any(|(n, _)| matches!(n.node.as_str(), "first" | "last"));
+        // A field the schema does not know (validation refuses it anyway) is weighed by the
+        // page size it asks for, if any.
+        if shape.map_or(asks_page, |s| s.paged) {
+            return Level {
+                count: level.count,
+                distinct: false,
+                page: Some(self.page_size(field)),
+            };
+        }
+        let name = field.name.node.as_str();
+        let unknown_page = shape.is_none() && matches!(name, "edges" | "nodes");
+        if let (true, Some(page)) = (unknown_page, level.page) {
+            // The page of a connection field the schema does not know.
+            return Level {
+                count: level.count.saturating_mul(page),
+                distinct: false,
+                page: None,
+            };
+        }
+        if !shape.is_some_and(|s| s.list) {
+            // One object per object (or a field the schema does not know).
+            return Level {
+                count: level.count,
+                distinct: level.count <= 1,
+                page: None,
+            };
+        }
+        let ty = ty.unwrap_or_default();
+        let size = if ty.ends_with("Connection") && matches!(name, "edges" | "nodes") {
+            ListSize {
+                per_parent: level
+                    .page
+                    .unwrap_or(u64::try_from(DEFAULT_PAGE_SIZE).unwrap_or(1)),
+                total: None,
+                partitions: false,
+            }
+        } else if ty == self.shape.roots[0] && name == "nodes" {
+            ListSize {
+                per_parent: self.id_count(field),
+                total: None,
+                partitions: false,
+            }
+        } else {
+            self.shape.list(ty, name, &self.fanout).unwrap_or(ListSize {
+                per_parent: wide(UNPAGED_LIST_WEIGHT),
+                total: None,
+                partitions: false,
+            })
+        };
+        let mut count = level.count.saturating_mul(size.per_parent);
+        let mut distinct = false;
+        if level.distinct
+            && let Some(total) = size.total
+        {
+            count = count.min(total);
+            distinct = size.partitions;
+        }
+        Level {
+            count,
+            distinct,
+            page: None,
+        }
+    }
+
+    /// A field argument's value with the request's variables filled in.
+    fn argument(&self, field: &Field, name: &str) -> Option<Value> {
+        let (_, value) = field.arguments.iter().find(|(n, _)| n.node == name)?;
+        value
+            .node
+            .clone()
+            .into_const_with(|var| self.variables.get(&var).cloned().ok_or(()))
+            .ok()
+    }
+
+    /// How many ids `nodes(ids:)` is given (a single value is coerced to a list of one);
+    /// a list in a variable is measured where it is, not copied.
+    fn id_count(&self, field: &Field) -> u64 {
+        let Some((_, value)) = field.arguments.iter().find(|(n, _)| n.node == "ids") else {
+            return 1;
+        };
+        let mut in_variable = None;
+        let value = value.node.clone().into_const_with(|var| {
+            in_variable = Some(match self.variables.get(&var) {
+                Some(Value::List(ids)) => ids.len(),
+                _ => 1,
+            });
+            Ok::<_, ()>(Value::Null)
+        });
+        let len = match value {
+            Ok(Value::List(ids)) => ids.len(),
+            _ => in_variable.unwrap_or(1),
+        };
+        wide(len).max(1)
+    }
+
+    /// Whether a field filters with a non-empty `search` text (the database scans an index
+    /// of text fragments for it).
+    fn searches(&self, field: &Field) -> bool {
+        match self.argument(field, "filter") {
+            Some(Value::Object(filter)) => {
+                matches!(filter.get("search"), Some(Value::String(s)) if !s.is_empty())
+            }
+            _ => false,
+        }
+    }
+
+    /// The page size a connection field asks for (`first` or `last`, else the default),
+    /// capped at the largest page (a larger one is refused by pagination as BAD_USER_INPUT).
+    fn page_size(&self, field: &Field) -> u64 {
+        let asked = ["first", "last"]
+            .into_iter()
+            .filter_map(|name| match self.argument(field, name)? {
+                Value::Number(n) => n.as_i64(),
+                _ => None,
             })
             .max()
             .unwrap_or(DEFAULT_PAGE_SIZE);
-        usize::try_from(asked.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1)
+        u64::try_from(asked.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1)
     }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::graphql::fanout::Snapshot;
+
+    /// The fan-out of `gen.py --scale 1`: 10 roots of 9 children each, 20 stores.
+    const SCALE_ONE: Snapshot = Snapshot {
+        categories: Some(100),
+        roots: Some(10),
+        max_children: Some(9),
+        stores: Some(20),
+    };
+
+    fn shape_of(fanout: Snapshot) -> SchemaShape {
+        SchemaShape::from_sdl(&crate::graphql::schema::sdl()).with_fanout(Fanout::fixed(fanout))
+    }
+
+    /// The complexity limit a document needs (its estimate), or the refusal.
+    fn estimate(
+        shape: &SchemaShape,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<u64, AppError> {
+        let limits = Limits {
+            max_complexity: 1 << 40,
+            max_aliases: usize::MAX,
+            max_root_fields: usize::MAX,
+            max_directives: usize::MAX,
+            ..Limits::default()
+        };
+        let doc = async_graphql::parser::parse_query(query).expect("the document parses");
+        let variables = Variables::from_json(variables);
+        // Bisect the smallest limit the document passes.
+        let (mut lo, mut hi) = (0u64, 1u64 << 40);
+        check(&doc, &variables, shape, &limits)?;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let limits = Limits {
+                max_complexity: usize::try_from(mid).unwrap(),
+                ..limits.clone()
+            };
+            if check(&doc, &variables, shape, &limits).is_ok() {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    fn passes_defaults(shape: &SchemaShape, query: &str) -> bool {
+        let doc = async_graphql::parser::parse_query(query).expect("the document parses");
+        check(&doc, &Variables::default(), shape, &Limits::default()).is_ok()
+    }
+
+    fn tree(levels: usize) -> String {
+        let mut inner = String::from("id name parent { id name }");
+        for _ in 1..levels {
+            inner = format!("id name parent {{ id name }} children {{ {inner} }}");
+        }
+        format!("{{ categories {{ {inner} }} }}")
+    }
+
+    const PRODUCTS_PAGE: &str = "{ products(first: 100) { nodes { id sku name price \
+        category { id name } stocks { id quantity reorderPoint store { id code name } } \
+        transactions(first: 10) { nodes { id type quantity quantityAfter createdAt } } } \
+        pageInfo { hasNextPage endCursor } } }";
+
+    #[test]
+    fn a_five_level_category_tree_weighs_what_the_tree_holds() {
+        let shape = shape_of(SCALE_ONE);
+        let cost = estimate(&shape, &tree(5), serde_json::json!({})).unwrap();
+        // 100 categories with 5 fields each per level at most, whatever the fan-out multiplies.
+        assert!(cost <= 5 * 100 * 6 + 10, "{cost}");
+        assert!(passes_defaults(&shape, &tree(5)));
+        // A wide tree: a thousand categories, one with 200 children.
+        let wide = shape_of(Snapshot {
+            categories: Some(1000),
+            roots: Some(20),
+            max_children: Some(200),
+            stores: Some(20),
+        });
+        assert!(passes_defaults(&wide, &tree(5)));
+    }
+
+    #[test]
+    fn a_walk_that_repeats_objects_is_not_capped_by_the_tree() {
+        let shape = shape_of(Snapshot {
+            max_children: Some(50),
+            ..SCALE_ONE
+        });
+        let mut inner = String::from("id");
+        for _ in 0..4 {
+            inner = format!("children {{ parent {{ {inner} }} }}");
+        }
+        let query = format!("{{ categories {{ {inner} }} }}");
+        assert!(!passes_defaults(&shape, &query), "50^4 repeated categories");
+    }
+
+    #[test]
+    fn the_introspection_queries_of_graphql_js_and_graphiql_pass() {
+        let shape = shape_of(SCALE_ONE);
+        for query in [GRAPHQL_JS_INTROSPECTION, GRAPHIQL_INTROSPECTION] {
+            let cost = estimate(&shape, query, serde_json::json!({})).unwrap();
+            assert!(cost < Limits::default().max_complexity as u64 / 2, "{cost}");
+        }
+        // Introspection lists are weighed too: nesting them multiplies.
+        let nested = "{ __schema { types { fields { type { fields { type { fields { type { \
+                      fields { type { fields { name } } } } } } } } } } } }";
+        assert!(!passes_defaults(&shape, nested));
+    }
+
+    #[test]
+    fn a_products_page_with_stocks_and_transactions_passes_with_many_stores() {
+        for stores in [3, 20, 100] {
+            let shape = shape_of(Snapshot {
+                stores: Some(stores),
+                ..SCALE_ONE
+            });
+            assert!(passes_defaults(&shape, PRODUCTS_PAGE), "{stores} stores");
+        }
+    }
+
+    #[test]
+    fn the_readme_examples_pass() {
+        let shape = shape_of(SCALE_ONE);
+        let readme = include_str!("../../README.md");
+        let mut seen = 0;
+        for block in readme.split("```graphql").skip(1) {
+            let query = block.split("```").next().unwrap();
+            assert!(passes_defaults(&shape, query), "{query}");
+            seen += 1;
+        }
+        assert!(seen >= 2);
+    }
+
+    #[test]
+    fn a_million_result_fields_are_refused() {
+        let shape = shape_of(SCALE_ONE);
+        let query = "{ stores(first: 100) { nodes { stocks(first: 100) { nodes { product { \
+                     transactions(first: 100) { nodes { id } } } } } } } }";
+        let cost = estimate(&shape, query, serde_json::json!({})).unwrap();
+        assert!(cost > 1_000_000, "{cost}");
+        assert!(!passes_defaults(&shape, query));
+    }
+
+    #[test]
+    fn lists_without_a_page_size_follow_the_data() {
+        let query = "{ products(first: 10) { nodes { stocks { quantity } } } }";
+        let few = estimate(&shape_of(SCALE_ONE), query, serde_json::json!({})).unwrap();
+        let many = estimate(
+            &shape_of(Snapshot {
+                stores: Some(2000),
+                ..SCALE_ONE
+            }),
+            query,
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert!(many > 50 * few, "{few} vs {many}");
+        // Unknown numbers weigh the constant of old.
+        let unknown =
+            estimate(&shape_of(Snapshot::default()), query, serde_json::json!({})).unwrap();
+        assert!(unknown >= 10 * wide(UNPAGED_LIST_WEIGHT), "{unknown}");
+    }
+
+    #[test]
+    fn nodes_are_weighed_by_their_ids_also_from_variables() {
+        let shape = shape_of(SCALE_ONE);
+        let body = "{ ... on Product { transactions(first: 100) { nodes { id quantity } } } }";
+        let one = estimate(
+            &shape,
+            &format!("{{ nodes(ids: [\"a\"]) {body} }}"),
+            serde_json::json!({}),
+        )
+        .unwrap();
+        let ids: Vec<String> = (0..100).map(|i| format!("id{i}")).collect();
+        let literal = format!(
+            "{{ nodes(ids: {}) {body} }}",
+            serde_json::to_string(&ids).unwrap()
+        );
+        let many = estimate(&shape, &literal, serde_json::json!({})).unwrap();
+        assert!(many >= 100 * one - 100, "{one} vs {many}");
+        let by_variable = estimate(
+            &shape,
+            &format!("query Q($ids: [ID!]!) {{ nodes(ids: $ids) {body} }}"),
+            serde_json::json!({ "ids": ids }),
+        )
+        .unwrap();
+        assert_eq!(by_variable, many);
+    }
+
+    #[test]
+    fn total_count_and_search_weigh() {
+        let shape = shape_of(SCALE_ONE);
+        let plain = estimate(
+            &shape,
+            "{ products { pageInfo { hasNextPage } } }",
+            serde_json::json!({}),
+        )
+        .unwrap();
+        let counted =
+            estimate(&shape, "{ products { totalCount } }", serde_json::json!({})).unwrap();
+        assert!(
+            counted >= plain + TOTAL_COUNT_WEIGHT - 2,
+            "{plain} vs {counted}"
+        );
+        let searched = estimate(
+            &shape,
+            "query Q($s: String) { products(filter: {search: $s}) { pageInfo { hasNextPage } } }",
+            serde_json::json!({ "s": "drill" }),
+        )
+        .unwrap();
+        assert_eq!(searched, plain + SEARCH_WEIGHT);
+        let empty = estimate(
+            &shape,
+            "{ products(filter: {search: \"\"}) { pageInfo { hasNextPage } } }",
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(empty, plain);
+    }
+
+    /// graphql-js's `getIntrospectionQuery()` (v16, all options off).
+    const GRAPHQL_JS_INTROSPECTION: &str = r"
+    query IntrospectionQuery {
+      __schema {
+        queryType { name }
+        mutationType { name }
+        subscriptionType { name }
+        types { ...FullType }
+        directives { name description locations args { ...InputValue } }
+      }
+    }
+    fragment FullType on __Type {
+      kind name description
+      fields(includeDeprecated: true) {
+        name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+      }
+      inputFields { ...InputValue }
+      interfaces { ...TypeRef }
+      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+      possibleTypes { ...TypeRef }
+    }
+    fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+    fragment TypeRef on __Type {
+      kind name
+      ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+        ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+    }";
+
+    /// GraphiQL 3's introspection query (graphql-js's with descriptions of directives'
+    /// repeatability, `specifiedByURL`, deprecated arguments and input fields).
+    const GRAPHIQL_INTROSPECTION: &str = r"
+    query IntrospectionQuery {
+      __schema {
+        queryType { name }
+        mutationType { name }
+        subscriptionType { name }
+        types { ...FullType }
+        directives {
+          name description isRepeatable locations
+          args(includeDeprecated: true) { ...InputValue }
+        }
+      }
+    }
+    fragment FullType on __Type {
+      kind name description specifiedByURL
+      fields(includeDeprecated: true) {
+        name description
+        args(includeDeprecated: true) { ...InputValue }
+        type { ...TypeRef } isDeprecated deprecationReason
+      }
+      inputFields(includeDeprecated: true) { ...InputValue }
+      interfaces { ...TypeRef }
+      enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+      possibleTypes { ...TypeRef }
+    }
+    fragment InputValue on __InputValue {
+      name description type { ...TypeRef } defaultValue isDeprecated deprecationReason
+    }
+    fragment TypeRef on __Type {
+      kind name
+      ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+        ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+          ofType { kind name } } } } } } } } }
+    }";
 }

@@ -4,6 +4,7 @@
 //! Resolvers are thin: they parse arguments into domain values, check access, call a model
 //! function (or a loader) and wrap the rows in wire types. They never build SQL.
 
+pub mod fanout;
 pub mod guard;
 pub mod ids;
 pub mod limits;

@@ -6,6 +6,11 @@
 //! disconnects mid-request cannot cancel a transaction half-way: the movement commits or
 //! rolls back as a whole, whatever happens to the HTTP connection.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicUsize, Ordering},
+};
+
 use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
 
 use crate::{
@@ -27,7 +32,9 @@ use crate::{
     },
     error::{AppError, AppResult},
     graphql::{
-        conn, ids,
+        conn,
+        fanout::Fanout,
+        ids,
         types::{
             adjust_stock_input::AdjustStockInput, adjust_stock_payload::AdjustStockPayload,
             category::Category, create_category_input::CreateCategoryInput,
@@ -74,17 +81,76 @@ fn idempotency(
 #[derive(Debug, Clone, Copy)]
 pub struct KeyRetention(pub std::time::Duration);
 
+/// Request data shared with the HTTP layer: the stock movements of this request that have
+/// started and not yet finished. At the request timeout the HTTP layer [`closes`] the watch;
+/// while a movement is still [`running`] it keeps waiting for the operation (a movement ends
+/// within the lock, statement and pool timeouts), so a movement that commits is answered with
+/// its outcome, never with SERVICE_UNAVAILABLE. A closed watch lets no new movement start.
+///
+/// [`closes`]: MovementWatch::close
+/// [`running`]: MovementWatch::running
+#[derive(Debug, Clone, Default)]
+pub struct MovementWatch(Arc<WatchState>);
+
+#[derive(Debug, Default)]
+struct WatchState {
+    running: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl MovementWatch {
+    /// Lets no new movement start; returns whether one is running.
+    pub fn close(&self) -> bool {
+        self.0.closed.store(true, Ordering::SeqCst);
+        self.running()
+    }
+
+    /// Whether a movement has started and not finished.
+    pub fn running(&self) -> bool {
+        self.0.running.load(Ordering::SeqCst) > 0
+    }
+
+    /// Counts a movement as running until the returned guard drops; `None` once closed.
+    fn start(&self) -> Option<RunningMovement> {
+        if self.0.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.0.running.fetch_add(1, Ordering::SeqCst);
+        Some(RunningMovement(self.0.clone()))
+    }
+}
+
+/// One running movement of a [`MovementWatch`].
+struct RunningMovement(Arc<WatchState>);
+
+impl Drop for RunningMovement {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Runs a movement on its own task, so that dropping the request does not drop the
-/// transaction half-way.
+/// transaction half-way; the request's [`MovementWatch`] counts it while it runs.
 async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult<Outcome> {
     let pool = ctx.data_unchecked::<DbPool>().clone();
     let KeyRetention(retention) = *ctx.data_unchecked::<KeyRetention>();
+    let _running = match ctx.data_opt::<MovementWatch>() {
+        Some(watch) => Some(watch.start().ok_or(AppError::ServiceUnavailable)?),
+        None => None,
+    };
     tokio::spawn(async move {
         let mut conn = pool.get().await?;
         movement::execute(&mut conn, &request, &command, retention).await
     })
     .await
     .map_err(AppError::internal)?
+}
+
+/// Tells the fan-out numbers of the limits that categories or stores changed.
+fn fanout_changed(ctx: &Context<'_>) {
+    if let Some(fanout) = ctx.data_opt::<Fanout>() {
+        fanout.changed();
+    }
 }
 
 /// Parses one inbound/outbound line and checks the caller may move stock in its store.
@@ -428,9 +494,9 @@ impl Mutation {
             .map(|p| ids::category_id(p, "input.parentId"))
             .transpose()?;
         let mut conn = conn(ctx).await?;
-        Ok(Some(Category(
-            category_model::create(&mut conn, &name, parent_id).await?,
-        )))
+        let category = category_model::create(&mut conn, &name, parent_id).await?;
+        fanout_changed(ctx);
+        Ok(Some(Category(category)))
     }
 
     /// Renames or moves a category; it cannot become its own ancestor.
@@ -459,9 +525,11 @@ impl Mutation {
             .into());
         }
         let mut conn = conn(ctx).await?;
-        Ok(Some(Category(
-            category_model::update(&mut conn, id, name.as_ref(), parent).await?,
-        )))
+        let category = category_model::update(&mut conn, id, name.as_ref(), parent).await?;
+        if parent.is_some() {
+            fanout_changed(ctx);
+        }
+        Ok(Some(Category(category)))
     }
 
     /// Adds a store.
@@ -474,9 +542,9 @@ impl Mutation {
         let code = StoreCode::parse(&input.code, "input.code")?;
         let name = Name::parse(&input.name, "input.name")?;
         let mut conn = conn(ctx).await?;
-        Ok(Some(Store(
-            store_model::create(&mut conn, &code, &name).await?,
-        )))
+        let store = store_model::create(&mut conn, &code, &name).await?;
+        fanout_changed(ctx);
+        Ok(Some(Store(store)))
     }
 
     /// Renames a store.

@@ -79,13 +79,29 @@ pub fn encode_cursor<K: Serialize>(key: &K) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }
 
-/// Decodes a cursor, or BAD_USER_INPUT naming `field`.
+/// Decodes a cursor, or BAD_USER_INPUT naming `field` (also for a key holding a NUL
+/// character, which would otherwise reach PostgreSQL).
 pub fn decode_cursor<K: DeserializeOwned>(cursor: &str, field: &str) -> AppResult<K> {
-    URL_SAFE_NO_PAD
+    let invalid = || AppError::bad_input(field, format!("`{field}` is not a valid cursor"));
+    let value: serde_json::Value = URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| AppError::bad_input(field, format!("`{field}` is not a valid cursor")))
+        .ok_or_else(invalid)?;
+    if holds_nul(&value) {
+        return Err(invalid());
+    }
+    serde_json::from_value(value).map_err(|_| invalid())
+}
+
+/// Whether any string inside a JSON value holds a NUL character.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.values().any(holds_nul),
+        _ => false,
+    }
 }
 
 /// Parses `first`/`after`/`last`/`before` into a keyset request (BAD_USER_INPUT naming the

@@ -3,11 +3,13 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use crate::{
+    config::MAX_NODE_IDS,
     db::models::{
         category as category_model,
         product::{self as product_model, ProductCursor},
         stock as stock_model, store as store_model, transaction as transaction_model,
     },
+    domain::text::refuse_nul,
     error::AppError,
     graphql::{
         conn,
@@ -42,8 +44,9 @@ fn exactly_one<A, B>(a: &Option<A>, b: &Option<B>, names: (&str, &str)) -> Resul
     Ok(())
 }
 
-/// Refuses an empty key (`sku`, `code`) even in lookups.
+/// Refuses an empty key (`sku`, `code`) even in lookups, and one with a NUL character.
 fn non_empty<'a>(value: &'a str, field: &str) -> Result<&'a str, AppError> {
+    refuse_nul(value, field)?;
     if value.is_empty() {
         return Err(AppError::bad_input(
             field,
@@ -62,6 +65,13 @@ impl Query {
 
     /// Fetches several objects by global ID, in the order given.
     async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+        if ids.len() > MAX_NODE_IDS {
+            return Err(AppError::bad_input(
+                "ids",
+                format!("`ids` takes at most {MAX_NODE_IDS} IDs, got {}", ids.len()),
+            )
+            .into());
+        }
         let parsed = ids
             .iter()
             .enumerate()

@@ -1,4 +1,7 @@
-//! Assembles the schema: roots, limits, and the data every request shares.
+//! Assembles the schema: roots, limits, and the data every request shares (the pool, the
+//! live hub, the fan-out numbers the limits weigh lists with, refreshed in the background).
+
+use std::time::Duration;
 
 use async_graphql::Schema;
 
@@ -6,7 +9,9 @@ use crate::{
     config::ServeSettings,
     db::{DbPool, models::idempotency},
     graphql::{
+        fanout::Fanout,
         guard::Gate,
+        limits::SchemaShape,
         mutation::{KeyRetention, Mutation},
         query::Query,
         subscription::Subscription,
@@ -20,18 +25,19 @@ pub type StockroomSchema = Schema<Query, Mutation, Subscription>;
 /// Builds the gate and the schema behind it that serve requests against `pool`: limits,
 /// access rule and error codes are checked before execution (see graphql/guard.rs).
 pub fn build(pool: DbPool, settings: &ServeSettings) -> Gate {
+    let limits = &settings.limits;
+    let fanout = Fanout::unknown();
+    fanout.spawn_refresh(
+        pool.clone(),
+        Duration::from_millis(limits.stats_refresh_ms.max(1)),
+    );
+    let shape = SchemaShape::from_sdl(&sdl()).with_fanout(fanout.clone());
     let live = LiveHub::new(pool.clone());
-    let schema = builder(pool.clone(), live.clone(), settings).finish();
-    let refusing = builder(pool.clone(), live, settings)
+    let schema = builder(pool.clone(), live.clone(), fanout.clone(), settings).finish();
+    let refusing = builder(pool.clone(), live, fanout, settings)
         .extension(Gate::refuser())
         .finish();
-    Gate::new(
-        schema,
-        refusing,
-        pool,
-        &settings.limits,
-        settings.public_read,
-    )
+    Gate::new(schema, refusing, pool, shape, limits, settings.public_read)
 }
 
 /// The schema's builder: roots and shared data; async-graphql's own depth and complexity
@@ -39,23 +45,24 @@ pub fn build(pool: DbPool, settings: &ServeSettings) -> Gate {
 fn builder(
     pool: DbPool,
     live: LiveHub,
+    fanout: Fanout,
     settings: &ServeSettings,
 ) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     let limits = &settings.limits;
     let builder = Schema::build(Query, Mutation, Subscription)
         .data(live)
+        .data(fanout)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
         .data(KeyRetention(idempotency::retention_of_hours(
             limits.idempotency_retention_hours,
         )))
         .data(pool);
-    let builder = if settings.dev_mode {
+    if settings.dev_mode {
         builder
     } else {
         builder.disable_suggestions()
-    };
-    builder
+    }
 }
 
 /// The SDL of the schema (what `stockroom schema` prints and `schema.graphql` holds).

@@ -28,7 +28,10 @@ use crate::{
     app::AppState,
     auth::Credentials,
     error::{AppError, code},
-    graphql::guard::{self, Arrival, Caller},
+    graphql::{
+        guard::{self, Arrival, Caller},
+        mutation::MovementWatch,
+    },
     http::{graphiql, metrics, ws},
 };
 
@@ -426,10 +429,13 @@ impl Call<'_> {
             caller: Caller::Http(credentials),
             get: self.get,
         };
+        let movements = MovementWatch::default();
+        let request = request.data(movements.clone());
         let gate = &self.state.gate;
         let ((response, operation_type), panicked) = guarded(
             gate.run(request, arrival),
             self.state.settings.limits.request_timeout_ms,
+            &movements,
         )
         .await;
         let outcome = self.outcome(response, operation_type, panicked);
@@ -528,20 +534,29 @@ fn finish_error(mut err: ServerError, no_data: bool, request_id: &str) -> Server
 }
 
 /// Runs an operation under the time limit, turning a panic into an INTERNAL_SERVER_ERROR
-/// (the server and the other operations carry on). Returns whether it panicked.
+/// (the server and the other operations carry on). Returns whether it panicked. At the limit,
+/// an operation with a stock movement under way is waited for (no new one starts), so the
+/// client learns the movement's real outcome; any other is answered SERVICE_UNAVAILABLE.
 async fn guarded<T: Default>(
     run: impl std::future::Future<Output = (Response, T)>,
     timeout_ms: u64,
+    movements: &MovementWatch,
 ) -> ((Response, T), bool) {
     let run = AssertUnwindSafe(run).catch_unwind();
-    match tokio::time::timeout(Duration::from_millis(timeout_ms), run).await {
-        Ok(Ok(response)) => (response, false),
-        Ok(Err(_)) => {
+    tokio::pin!(run);
+    let finished = match tokio::time::timeout(Duration::from_millis(timeout_ms), &mut run).await {
+        Ok(result) => Some(result),
+        Err(_) if movements.close() => Some(run.await),
+        Err(_) => None,
+    };
+    match finished {
+        Some(Ok(response)) => (response, false),
+        Some(Err(_)) => {
             tracing::error!("a resolver panicked");
             let err = guard::from_app(AppError::internal(anyhow::anyhow!("a resolver panicked")));
             ((Response::from_errors(vec![err]), T::default()), true)
         }
-        Err(_) => {
+        None => {
             let mut err = ServerError::new(
                 format!("the operation took longer than the limit of {timeout_ms} ms"),
                 None,
@@ -659,6 +674,7 @@ mod tests {
                 (Response::new(ConstValue::Null), ())
             },
             1000,
+            &MovementWatch::default(),
         )
         .await;
         assert!(panicked);
@@ -675,6 +691,7 @@ mod tests {
                 (Response::new(ConstValue::Null), ())
             },
             50,
+            &MovementWatch::default(),
         )
         .await;
         assert!(!panicked);

@@ -3,9 +3,19 @@
 //! header being line 1) or the quick pass's (checked values, ids mapped).
 //!
 //! It runs on a blocking thread and hands chunks over a bounded channel, so memory stays flat
-//! whatever the file size and parsing overlaps with the server's COPY work.
+//! whatever the file size and parsing overlaps with the server's COPY work. One record is
+//! held whole while it is parsed, so a record over [`MAX_RECORD_BYTES`] (typically an
+//! unclosed quote that would swallow the rest of the file) is refused: the file reader stops
+//! handing out bytes once the record in progress has grown past the limit, and the problem
+//! names the line the record starts on and the column that grew too long.
 
-use std::{fs::File, io::BufReader, path::Path};
+use std::{
+    cell::Cell,
+    fs::File,
+    io::{BufReader, Read, Seek, SeekFrom},
+    path::Path,
+    rc::Rc,
+};
 
 use bytes::Bytes;
 use indicatif::ProgressBar;
@@ -19,6 +29,76 @@ const CHUNK_BYTES: usize = 1 << 20;
 const MAX_COLUMNS: usize = 16;
 /// Structural problems collected before reading stops.
 const MAX_PROBLEMS: usize = 100;
+/// Largest CSV record (one row, all its fields and quoting).
+pub const MAX_RECORD_BYTES: u64 = 1 << 20;
+/// How far the buffers between the file and the CSV parser may have read ahead of it.
+const READ_AHEAD: u64 = CHUNK_BYTES as u64 + (64 << 10);
+
+/// How far into a file the reader has read, and where the record being parsed starts.
+#[derive(Debug, Clone, Default)]
+struct Reach {
+    read: Rc<Cell<u64>>,
+    record_start: Rc<Cell<u64>>,
+    tripped: Rc<Cell<bool>>,
+}
+
+/// A file that refuses to hand out more bytes once the record in progress has certainly
+/// grown past [`MAX_RECORD_BYTES`] (what the buffers may hold ahead of the parser aside).
+struct Bounded {
+    file: File,
+    reach: Reach,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let p = &self.reach;
+        if p.read.get().saturating_sub(p.record_start.get()) > MAX_RECORD_BYTES + READ_AHEAD {
+            p.tripped.set(true);
+            return Err(std::io::Error::other("a CSV record is over the size limit"));
+        }
+        let n = self.file.read(buf)?;
+        p.read.set(p.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The file index of the field of the record starting at byte `start` that reaches past
+/// [`MAX_RECORD_BYTES`] (read again, at most that many bytes).
+fn overlong_field(path: &Path, start: u64) -> Option<usize> {
+    let mut file = File::open(path).ok()?;
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(file.take(MAX_RECORD_BYTES));
+    let mut record = csv::ByteRecord::new();
+    reader.read_byte_record(&mut record).ok()?;
+    record.len().checked_sub(1)
+}
+
+/// The problem of a record over the size limit, starting at `start` on `line`.
+fn overlong(
+    spec: &FileSpec,
+    header: Option<&Header>,
+    path: &Path,
+    start: u64,
+    line: u64,
+) -> Problem {
+    let reason = format!("is part of a record over {MAX_RECORD_BYTES} bytes (an unclosed quote?)");
+    let column = overlong_field(path, start).and_then(|index| {
+        let header = header?;
+        let col = header.positions.iter().position(|p| *p == Some(index))?;
+        Some(spec.columns[col].name)
+    });
+    match column {
+        Some(column) => Problem::column(spec.file, line, column, reason),
+        None => Problem::file(
+            spec.file,
+            line,
+            format!("has a record over {MAX_RECORD_BYTES} bytes (an unclosed quote?)"),
+        ),
+    }
+}
 
 /// The header of a file: for each staging column of the spec, the field index in the file.
 #[derive(Debug)]
@@ -33,9 +113,14 @@ pub struct Header {
 pub fn read_header(spec: &FileSpec, path: &Path) -> Result<Header, Vec<Problem>> {
     let file = File::open(path)
         .map_err(|e| vec![Problem::file(spec.file, 1, format!("cannot be read: {e}"))])?;
-    let mut reader = csv_reader(file);
+    let reach = Reach::default();
+    let mut reader = csv_reader(file, &reach);
     let mut record = csv::ByteRecord::new();
-    match reader.read_byte_record(&mut record) {
+    let read = reader.read_byte_record(&mut record);
+    if reach.tripped.get() || reader.position().byte() > MAX_RECORD_BYTES {
+        return Err(vec![overlong(spec, None, path, 0, 1)]);
+    }
+    match read {
         Ok(true) => {}
         Ok(false) => {
             return Err(vec![Problem::file(
@@ -101,7 +186,11 @@ pub fn read_header(spec: &FileSpec, path: &Path) -> Result<Header, Vec<Problem>>
     }
 }
 
-fn csv_reader(file: File) -> csv::Reader<BufReader<File>> {
+fn csv_reader(file: File, reach: &Reach) -> csv::Reader<BufReader<Bounded>> {
+    let file = Bounded {
+        file,
+        reach: reach.clone(),
+    };
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -154,7 +243,8 @@ pub fn stream(
             format!("cannot be read: {e}"),
         )])
     })?;
-    let mut reader = csv_reader(file);
+    let reach = Reach::default();
+    let mut reader = csv_reader(file, &reach);
     let mut record = csv::ByteRecord::new();
     let mut buf = Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
     let mut problems = Vec::new();
@@ -162,7 +252,20 @@ pub fn stream(
     let mut last_offset = 0u64;
     let mut first = true;
     loop {
-        match reader.read_byte_record(&mut record) {
+        let start = reader.position().clone();
+        reach.record_start.set(start.byte());
+        let read = reader.read_byte_record(&mut record);
+        if reach.tripped.get() || reader.position().byte() - start.byte() > MAX_RECORD_BYTES {
+            problems.push(overlong(
+                spec,
+                Some(header),
+                path,
+                start.byte(),
+                start.line(),
+            ));
+            break;
+        }
+        match read {
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {

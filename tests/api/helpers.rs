@@ -150,7 +150,9 @@ impl TestApp {
 
     /// Starts the service on an existing database.
     pub async fn spawn_on(db_url: &str, settings: ServeSettings) -> Self {
-        let server_pool = db::pool::build_with(db_url, 20, std::time::Duration::from_secs(3))
+        let server_url =
+            db::pool::with_statement_timeout(db_url, settings.limits.request_timeout());
+        let server_pool = db::pool::build_with(&server_url, 20, std::time::Duration::from_secs(3))
             .expect("build the server pool");
         Self::serve_with_pool(db_url, server_pool, settings).await
     }

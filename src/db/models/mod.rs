@@ -5,6 +5,7 @@ pub mod idempotency;
 pub mod movement;
 pub mod page;
 pub mod product;
+pub mod statistics;
 pub mod stock;
 pub mod store;
 pub mod token;

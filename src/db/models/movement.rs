@@ -242,7 +242,9 @@ fn line_sql(user_id: i32, line: &Line) -> SqlBuilder {
     sql
 }
 
-/// Why a line wrote nothing.
+/// Why a line wrote nothing. The stock row, when there is one, is read under its lock
+/// (`FOR UPDATE`), so the quantity is exact until the transaction ends: a refusal can quote it
+/// and an addition that committed meanwhile cannot be missed.
 #[derive(QueryableByName)]
 struct Diagnosis {
     #[diesel(sql_type = Nullable<Bool>)]
@@ -261,7 +263,8 @@ async fn diagnose(
     Ok(diesel::sql_query(
         "SELECT (SELECT archived FROM products WHERE id = $1) AS archived, \
                 EXISTS (SELECT 1 FROM stores WHERE id = $2) AS store_exists, \
-                (SELECT quantity FROM stocks WHERE product_id = $1 AND store_id = $2) AS quantity",
+                (SELECT quantity FROM stocks WHERE product_id = $1 AND store_id = $2 \
+                 FOR UPDATE) AS quantity",
     )
     .bind::<Int4, _>(product_id)
     .bind::<Int4, _>(store_id)
@@ -293,13 +296,14 @@ fn is_overflow(err: &diesel::result::Error) -> bool {
     matches!(err, diesel::result::Error::DatabaseError(_, info) if info.message().contains("out of range"))
 }
 
-/// Applies one line inside the caller's transaction.
-async fn apply(
+/// Runs a line's statement: the ledger row and the stock row it changed, or `None` when it
+/// wrote nothing (unknown or archived product, unknown store, not enough stock).
+async fn write_line(
     conn: &mut AsyncPgConnection,
     user_id: i32,
     line: &Line,
-) -> AppResult<(InventoryTransaction, Stock)> {
-    let applied: Option<Applied> = line_sql(user_id, line)
+) -> AppResult<Option<Applied>> {
+    line_sql(user_id, line)
         .build()
         .get_result(conn)
         .await
@@ -313,8 +317,21 @@ async fn apply(
             } else {
                 err.into()
             }
-        })?;
-    if let Some(applied) = applied {
+        })
+}
+
+/// Applies one line inside the caller's transaction.
+///
+/// A removal that wrote nothing is diagnosed with the row locked. When the locked quantity
+/// covers the removal after all (an addition committed between the failed update's check and
+/// the lock), the line is written again, and then it cannot fail for lack of stock: the row
+/// stays locked. So INSUFFICIENT_STOCK always quotes a locked quantity below the request.
+async fn apply(
+    conn: &mut AsyncPgConnection,
+    user_id: i32,
+    line: &Line,
+) -> AppResult<(InventoryTransaction, Stock)> {
+    if let Some(applied) = write_line(conn, user_id, line).await? {
         return Ok(applied.split());
     }
     let d = diagnose(conn, line.product_id, line.store_id).await?;
@@ -322,14 +339,21 @@ async fn apply(
         return Err(err);
     }
     if line.change < 0 {
-        return Err(AppError::InsufficientStock {
-            available: i64::from(d.quantity.unwrap_or(0)),
-            requested: -i64::from(line.change),
-            field: Some(line.fields.quantity.clone()),
-        });
+        let available = i64::from(d.quantity.unwrap_or(0));
+        let requested = -i64::from(line.change);
+        if available < requested {
+            return Err(AppError::InsufficientStock {
+                available,
+                requested,
+                field: Some(line.fields.quantity.clone()),
+            });
+        }
+        if let Some(applied) = write_line(conn, user_id, line).await? {
+            return Ok(applied.split());
+        }
     }
     Err(AppError::internal(anyhow::anyhow!(
-        "a stock addition wrote nothing without a reason"
+        "a stock movement wrote nothing without a reason"
     )))
 }
 
@@ -373,25 +397,37 @@ async fn apply_lines(
     Ok(outcome)
 }
 
+/// The quantity of a stock row, read under its lock; `None` when the pair has no row.
+async fn lock_quantity(
+    conn: &mut AsyncPgConnection,
+    product_id: i32,
+    store_id: i32,
+) -> AppResult<Option<i32>> {
+    use crate::db::schema::stocks;
+    Ok(stocks::table
+        .find((product_id, store_id))
+        .select(stocks::quantity)
+        .for_update()
+        .first(conn)
+        .await
+        .optional()?)
+}
+
+/// A stocktake. The row is locked before it is read; a pair without a row gets an empty one
+/// first (`INSERT … ON CONFLICT DO NOTHING`, then the lock), because `FOR UPDATE` locks nothing
+/// where no row exists: two first counts would both see 0 and both add the count.
 async fn apply_adjustment(
     conn: &mut AsyncPgConnection,
     user_id: i32,
     adj: &Adjustment,
 ) -> AppResult<Outcome> {
     use crate::db::schema::stocks;
-    let current: Option<i32> = stocks::table
-        .find((adj.product_id, adj.store_id))
-        .select(stocks::quantity)
-        .for_update()
-        .first(conn)
-        .await
-        .optional()?;
+    let mut current = lock_quantity(conn, adj.product_id, adj.store_id).await?;
     let d = diagnose(conn, adj.product_id, adj.store_id).await?;
     if let Some(err) = refusal(&d, &adj.fields) {
         return Err(err);
     }
-    let change = adj.counted - current.unwrap_or(0);
-    if change == 0 {
+    if current.is_none() {
         diesel::insert_into(stocks::table)
             .values((
                 stocks::product_id.eq(adj.product_id),
@@ -400,6 +436,10 @@ async fn apply_adjustment(
             .on_conflict_do_nothing()
             .execute(conn)
             .await?;
+        current = lock_quantity(conn, adj.product_id, adj.store_id).await?;
+    }
+    let change = adj.counted - current.unwrap_or(0);
+    if change == 0 {
         let stock: Stock = stocks::table
             .find((adj.product_id, adj.store_id))
             .select(Stock::as_select())
@@ -480,19 +520,22 @@ pub async fn execute(
     command: &Command,
     key_retention: std::time::Duration,
 ) -> AppResult<Outcome> {
-    // One line without a key is one statement: atomic on its own (the stock row, its ledger
-    // row and the notification commit together), so it needs no BEGIN/COMMIT round trips, and
-    // touching one row it cannot deadlock.
+    // One line without a key is one statement when it succeeds: atomic on its own (the stock
+    // row, its ledger row and the notification commit together), so it needs no BEGIN/COMMIT
+    // round trips, and touching one row it cannot deadlock.
     if let (None, Command::Lines(lines)) = (&request.idempotency, command)
         && let [line] = lines.as_slice()
+        && let Some(applied) = write_line(conn, request.user_id, line).await?
     {
-        let (tx, stock) = apply(conn, request.user_id, line).await?;
+        let (tx, stock) = applied.split();
         return Ok(Outcome {
             new_stock: stock.quantity,
             transactions: vec![tx],
             stocks: vec![stock],
         });
     }
+    // Anything else, a line that wrote nothing included (it is diagnosed, and retried,
+    // with its row locked), runs in a transaction.
     let mut attempt = 0;
     loop {
         let result = conn

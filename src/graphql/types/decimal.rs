@@ -9,11 +9,19 @@ pub struct Decimal(pub BigDecimal);
 
 /// Most decimals an input may carry.
 const MAX_SCALE: i64 = 2;
+/// Longest input string (a price of the database column needs at most 16).
+pub const MAX_INPUT_CHARS: usize = 32;
 
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
         let text = match &value {
+            // BigDecimal's parser is quadratic in the length: a long string is refused before.
+            Value::String(s) if s.chars().count() > MAX_INPUT_CHARS => {
+                return Err(InputValueError::custom(format!(
+                    "a Decimal is at most {MAX_INPUT_CHARS} characters"
+                )));
+            }
             Value::String(s) => s.trim().to_string(),
             Value::Number(n) => n.to_string(),
             _ => return Err(InputValueError::expected_type(value)),

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     db::models::{product, stock, transaction},
+    domain::text::SearchText,
     error::AppResult,
     graphql::{ids, types::transaction::TransactionType},
 };
@@ -78,7 +79,12 @@ impl ProductFilter {
     pub fn parse(filter: Option<Self>) -> AppResult<product::ProductFilter> {
         let f = filter.unwrap_or_default();
         Ok(product::ProductFilter {
-            search: f.search.filter(|s| !s.is_empty()),
+            search: f
+                .search
+                .map(|s| SearchText::parse(&s, "filter.search"))
+                .transpose()?
+                .map(SearchText::into_inner)
+                .filter(|s| !s.is_empty()),
             category_id: f
                 .category_id
                 .map(|id| ids::category_id(&id, "filter.categoryId"))
