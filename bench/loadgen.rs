@@ -8,7 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
@@ -82,7 +82,7 @@ struct Tally {
 }
 
 /// Reads the `product_id store_id` lines of `path` as the global IDs M1 sends.
-fn read_pairs(path: &PathBuf) -> Vec<(String, String)> {
+fn read_pairs(path: &Path) -> Vec<(String, String)> {
     let text = std::fs::read_to_string(path).expect("cannot read --pairs");
     let pairs: Vec<_> = text
         .lines()

@@ -45,6 +45,7 @@ trap cleanup EXIT
 
 echo "== build"
 cargo build --release --bin stockroom --example loadgen
+BUILD_SECS=$((SECONDS - T0))
 mkdir -p "$TMP/bin" # copies, so that a rebuild during the run changes nothing
 cp target/release/stockroom "$TMP/bin/stockroom-cur"
 cp target/release/examples/loadgen "$TMP/bin/loadgen"
@@ -202,7 +203,7 @@ done
 
 echo "== sequential round trips: a second server reaching the cluster through a proxy that delays each way by ${DELAY_MS} ms"
 # round trips = (p50 through the proxy - p50 direct) / (2 × delay), one client, 10 requests,
-# after 16 clients × 4 requests have filled the proxied server's pool and prepared its statements
+# after 16 clients × 8 requests have filled the proxied server's pool and prepared its statements
 for side in "${SIDES[@]}"; do
   pport=$((${PORT[$side]} + 100)) sport=$((${PORT[$side]} + 200))
   python3 bench/delay_proxy.py "$pport" "${DIR[$side]}/run/.s.PGSQL.5432" "$DELAY_MS" &
@@ -219,7 +220,7 @@ for side in "${SIDES[@]}"; do
     direct=$(load "$side" "$doc" --connections 1 --requests 10 | sed 's/.*p50_ms=\([0-9.]*\).*/\1/')
     URL[proxy]=http://127.0.0.1:$sport/graphql
     "$LOADGEN" "${URL[proxy]}" "${TOKEN[$side]}" "$doc" --code "$CODE" --sku "$SKU" \
-      --pairs "${DIR[$side]}/pairs.txt" --connections 16 --requests 4 >/dev/null
+      --pairs "${DIR[$side]}/pairs.txt" --connections 16 --requests 8 >/dev/null
     slow=$("$LOADGEN" "${URL[proxy]}" "${TOKEN[$side]}" "$doc" --code "$CODE" --sku "$SKU" \
       --pairs "${DIR[$side]}/pairs.txt" --connections 1 --requests 10 | sed 's/.*p50_ms=\([0-9.]*\).*/\1/')
     rt=$(awk -v s="$slow" -v d="$direct" -v ms="$DELAY_MS" 'BEGIN {printf "%.2f", (s - d) / (2 * ms)}')
@@ -256,4 +257,4 @@ for side in "${SIDES[@]}"; do
 done
 
 python3 bench/report.py "$RESULTS" "$CLK_TCK"
-echo "(total $((SECONDS - T0)) s)"
+echo "(total $((SECONDS - T0)) s, of which building $BUILD_SECS s)"
