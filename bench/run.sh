@@ -38,6 +38,7 @@ cleanup() {
   done
   if [[ ${KEEP:-0} != 1 ]]; then
     for side in "${SIDES[@]}"; do rm -rf "${DIR[$side]:-/nonexistent}/pgdata"; done
+    rm -rf "$TMP/bin"
   fi
   echo "(logs, results and pgbench scripts kept in $TMP)"
 }
