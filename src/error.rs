@@ -139,20 +139,40 @@ impl fmt::Debug for AppError {
     }
 }
 
+/// How many times a database connection was found broken while used, since the start (the
+/// gate runs a query again once when this moved during its first run).
+static CONNECTIONS_LOST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of database connections found broken while used so far.
+pub fn connections_lost() -> u64 {
+    CONNECTIONS_LOST.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn connection_lost() -> AppError {
+    CONNECTIONS_LOST.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    AppError::ServiceUnavailable
+}
+
 impl From<diesel::result::Error> for AppError {
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
         match &err {
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            ) => {
                 tracing::warn!(error = %err, "database connection closed");
-                Self::ServiceUnavailable
+                connection_lost()
             }
             Error::DatabaseError(DatabaseErrorKind::Unknown, info)
                 if info.message().contains("connection closed")
-                    || info.message().contains("error connecting") =>
+                    || info.message().contains("error connecting")
+                    // 57P01..57P03: the server ended the session (restart, failover, a
+                    // terminated backend).
+                    || info.message().contains("terminating connection") =>
             {
                 tracing::warn!(error = %err, "database connection lost");
-                Self::ServiceUnavailable
+                connection_lost()
             }
             // statement_timeout (the request's time is up) or lock_timeout: nothing was
             // written, and trying again later may well succeed.

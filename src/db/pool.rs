@@ -90,11 +90,20 @@ macro_rules! with_conn {
             // A broken connection goes back to the pool, which discards it.
             drop(pooled);
             match result {
-                Err($crate::error::AppError::ServiceUnavailable) if !retried => retried = true,
+                Err($crate::error::AppError::ServiceUnavailable) if !retried => {
+                    retried = true;
+                    $crate::db::pool::forget_idle(pool);
+                }
                 other => break other,
             }
         }
     }};
+}
+
+/// Drops the pool's idle connections: when one was found broken, the others most likely are
+/// too (the database restarted or failed over), and new ones cost less than failed requests.
+pub fn forget_idle(pool: &DbPool) {
+    pool.retain(|_, _| false);
 }
 
 /// `url` with a `statement_timeout` for every session it opens (PostgreSQL's startup

@@ -156,20 +156,55 @@ impl Gate {
     ) -> (Response, Option<OperationType>) {
         let (admission, ty) = self.admit(request, arrival).await;
         let response = match admission {
-            Admission::Run(request, viewer) => {
-                Box::pin(
-                    self.0
-                        .schema
-                        .execute(self.with_loaders(request, viewer, ty)),
-                )
-                .await
+            Admission::Run(request, viewer) if ty == Some(OperationType::Query) => {
+                // A query is safe to run again: once, when it failed on a pooled connection
+                // that turned out to be broken (the pool no longer pings before a checkout).
+                let again = (
+                    request.query.clone(),
+                    request.variables.clone(),
+                    request.operation_name.clone(),
+                );
+                let lost = crate::error::connections_lost();
+                let response = self.execute(request, viewer.clone(), ty).await;
+                if crate::error::connections_lost() != lost
+                    && response
+                        .errors
+                        .iter()
+                        .any(|e| is_code(e, code::SERVICE_UNAVAILABLE))
+                {
+                    crate::db::pool::forget_idle(&self.0.pool);
+                    let (query, variables, operation_name) = again;
+                    let mut request = Request::new(query).variables(variables);
+                    if let Some(name) = operation_name {
+                        request = request.operation_name(name);
+                    }
+                    self.execute(request, viewer, ty).await
+                } else {
+                    response
+                }
             }
+            Admission::Run(request, viewer) => self.execute(request, viewer, ty).await,
             Admission::Refuse(request, err) => {
                 Box::pin(self.0.refusing.execute(request.data(Refusal(err)))).await
             }
             Admission::Reject(err) => Response::from_errors(vec![err]),
         };
         (code_request_errors(response, &self.0.limits), ty)
+    }
+
+    /// Executes an admitted operation.
+    async fn execute(
+        &self,
+        request: Request,
+        viewer: Viewer,
+        ty: Option<OperationType>,
+    ) -> Response {
+        Box::pin(
+            self.0
+                .schema
+                .execute(self.with_loaders(request, viewer, ty)),
+        )
+        .await
     }
 
     /// Checks one operation and runs it as a stream of responses (a subscription's events;
@@ -299,6 +334,14 @@ pub fn from_app(err: AppError) -> ServerError {
     let mut server = ServerError::new(err.message, None);
     server.extensions = err.extensions;
     server
+}
+
+/// Whether an error carries this code.
+fn is_code(err: &ServerError, code: &str) -> bool {
+    err.extensions
+        .as_ref()
+        .and_then(|e| e.get("code"))
+        .is_some_and(|c| *c == async_graphql::Value::from(code))
 }
 
 /// Whether an error already carries a code.

@@ -41,6 +41,10 @@ struct Inner<L> {
     queues: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
     /// Whether values are cached for the rest of the request (query documents only).
     cache: std::sync::atomic::AtomicBool,
+    /// Batches dispatched and not answered yet.
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Notified when the last batch in flight was answered.
+    idle: Notify,
 }
 
 /// The open batch and the cache of one key type.
@@ -72,6 +76,8 @@ where
                 loader,
                 queues: Mutex::new(HashMap::new()),
                 cache: std::sync::atomic::AtomicBool::new(false),
+                in_flight: std::sync::atomic::AtomicUsize::new(0),
+                idle: Notify::new(),
             }),
         }
     }
@@ -163,13 +169,35 @@ where
                 inner: self.inner.clone(),
                 batch: batch.clone(),
             };
+            // A wave is whole when a pass adds no key and no batch of this request is still
+            // in flight (its answer would let more keys of this wave register).
             let mut seen = 0;
-            for _ in 0..MAX_PASSES {
+            let mut passes = 0;
+            loop {
+                if self
+                    .inner
+                    .in_flight
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    > 0
+                {
+                    let idle = self.inner.idle.notified();
+                    if self
+                        .inner
+                        .in_flight
+                        .load(std::sync::atomic::Ordering::Acquire)
+                        > 0
+                    {
+                        idle.await;
+                    }
+                    seen = 0;
+                    continue;
+                }
                 let now = lock(&batch.keys).len();
-                if now == seen {
+                if now == seen || passes >= MAX_PASSES {
                     break;
                 }
                 seen = now;
+                passes += 1;
                 tokio::task::yield_now().await;
             }
             drop(dispatch);
@@ -291,6 +319,9 @@ where
         }
         let inner = self.inner.clone();
         let batch = self.batch.clone();
+        inner
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         tokio::spawn(async move {
             let keys: Vec<K> = lock(&batch.keys).drain().collect();
             let result = inner.loader.load(&keys).await;
@@ -309,6 +340,13 @@ where
             }
             let _ = batch.result.set(result);
             batch.done.notify_waiters();
+            if inner
+                .in_flight
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+                == 1
+            {
+                inner.idle.notify_waiters();
+            }
         });
     }
 }

@@ -252,3 +252,33 @@ async fn serve_says_clearly_what_is_wrong_and_exits_non_zero() {
     assert!(err.contains("apt-get install -y postgresql"), "{err}");
     assert!(!data.join("pgdata").exists());
 }
+
+#[tokio::test]
+async fn connections_killed_behind_the_pools_back_cost_no_request_an_error() {
+    let app = TestApp::spawn().await;
+    app.seed_demo().await;
+    let token = app.admin_token().await;
+    // Fill the pool: several requests at once take several connections.
+    let warm: Vec<_> = (0..4)
+        .map(|_| app.graphql_as(&token, FIRST_PRODUCTS, json!({})))
+        .collect();
+    for body in futures::future::join_all(warm).await {
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    // Every pooled connection of the service dies (a failover, an idle-connection reaper);
+    // the pool checks out without a ping, so a dead one is found when used and replaced.
+    crate::helpers::admin_execute(
+        &app.db_url,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .await;
+    for _ in 0..6 {
+        let body = app.graphql_as(&token, FIRST_PRODUCTS, json!({})).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(
+            body["data"]["products"]["edges"].as_array().unwrap().len(),
+            5
+        );
+    }
+}

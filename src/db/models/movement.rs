@@ -525,14 +525,21 @@ pub async fn execute(
     // round trips, and touching one row it cannot deadlock.
     if let (None, Command::Lines(lines)) = (&request.idempotency, command)
         && let [line] = lines.as_slice()
-        && let Some(applied) = write_line(conn, request.user_id, line).await?
     {
-        let (tx, stock) = applied.split();
-        return Ok(Outcome {
-            new_stock: stock.quantity,
-            transactions: vec![tx],
-            stocks: vec![stock],
-        });
+        match write_line(conn, request.user_id, line).await {
+            Ok(Some(applied)) => {
+                let (tx, stock) = applied.split();
+                return Ok(Outcome {
+                    new_stock: stock.quantity,
+                    transactions: vec![tx],
+                    stocks: vec![stock],
+                });
+            }
+            // Wrote nothing, or lost a deadlock: the transaction below decides (and retries).
+            Ok(None) => {}
+            Err(err) if is_deadlock(&err) => {}
+            Err(err) => return Err(err),
+        }
     }
     // Anything else, a line that wrote nothing included (it is diagnosed, and retried,
     // with its row locked), runs in a transaction.
