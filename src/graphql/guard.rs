@@ -170,7 +170,7 @@ impl Gate {
                     && response
                         .errors
                         .iter()
-                        .any(|e| is_code(e, code::SERVICE_UNAVAILABLE))
+                        .any(|e| code_of(e) == Some(code::SERVICE_UNAVAILABLE))
                 {
                     crate::db::pool::forget_idle(&self.0.pool);
                     let (query, variables, operation_name) = again;
@@ -336,19 +336,12 @@ pub fn from_app(err: AppError) -> ServerError {
     server
 }
 
-/// Whether an error carries this code.
-fn is_code(err: &ServerError, code: &str) -> bool {
-    err.extensions
-        .as_ref()
-        .and_then(|e| e.get("code"))
-        .is_some_and(|c| *c == async_graphql::Value::from(code))
-}
-
-/// Whether an error already carries a code.
-pub fn has_code(err: &ServerError) -> bool {
-    err.extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some())
+/// The code an error carries, if any.
+pub fn code_of(err: &ServerError) -> Option<&str> {
+    match err.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        _ => None,
+    }
 }
 
 fn set_code(err: &mut ServerError, code: &str, limit: Option<usize>) {
@@ -414,7 +407,7 @@ fn code_request_errors(mut response: Response, limits: &Limits) -> Response {
 }
 
 fn code_request_error(err: &mut ServerError, limits: &Limits) {
-    if has_code(err) {
+    if code_of(err).is_some() {
         return;
     }
     if err.message.contains("recursion depth") || err.message.contains("nested too deep") {

@@ -306,13 +306,11 @@ where
         // Close the batch: later keys open the next one.
         {
             let mut queues = self.inner.lock_queues();
-            if let Some(queue) = queues
-                .get_mut(&TypeId::of::<K>())
-                .and_then(|q| q.downcast_mut::<Queue<K, L::Value>>())
-                && queue
-                    .open
-                    .as_ref()
-                    .is_some_and(|open| Arc::ptr_eq(open, &self.batch))
+            let queue = queue_of::<K, L::Value>(&mut queues);
+            if queue
+                .open
+                .as_ref()
+                .is_some_and(|open| Arc::ptr_eq(open, &self.batch))
             {
                 queue.open = None;
             }
@@ -329,14 +327,9 @@ where
                 && inner.cache.load(std::sync::atomic::Ordering::Relaxed)
             {
                 let mut queues = inner.lock_queues();
-                if let Some(queue) = queues
-                    .get_mut(&TypeId::of::<K>())
-                    .and_then(|q| q.downcast_mut::<Queue<K, L::Value>>())
-                {
-                    queue
-                        .cache
-                        .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
+                queue_of::<K, L::Value>(&mut queues)
+                    .cache
+                    .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             let _ = batch.result.set(result);
             batch.done.notify_waiters();

@@ -500,7 +500,7 @@ impl Call<'_> {
 /// Gives an error without a code its code; an internal one loses its text and gains the
 /// request id (its cause is in the log under that id).
 fn finish_error(mut err: ServerError, no_data: bool, request_id: &str) -> ServerError {
-    if !guard::has_code(&err) {
+    if guard::code_of(&err).is_none() {
         let code = if no_data && err.path.is_empty() {
             // async-graphql's own request errors (unknown operation name, …).
             code::GRAPHQL_VALIDATION_FAILED
