@@ -27,10 +27,10 @@ impl Viewer {
             .user
             .as_ref()
             .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
-        if user.role() < role {
+        if user.role < role {
             return Err(AppError::Forbidden(format!(
                 "this needs the {role} role; you have {}",
-                user.role()
+                user.role
             )));
         }
         Ok(user)
@@ -39,7 +39,7 @@ impl Viewer {
     /// Checks that the caller may move stock in `store_id` (STAFF with stores: only there).
     pub fn require_store(&self, store_id: i32) -> AppResult<()> {
         let user = self.require(Role::Staff)?;
-        if user.role() == Role::Staff
+        if user.role == Role::Staff
             && !self.store_ids.is_empty()
             && !self.store_ids.contains(&store_id)
         {

@@ -1,6 +1,7 @@
 //! Everything that talks to PostgreSQL: the pool, the migrations, the diesel schema and the
 //! models (one file per table, each owning the queries and transactions on it).
 
+pub mod enums;
 pub mod migrations;
 pub mod models;
 pub mod pool;

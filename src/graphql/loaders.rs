@@ -26,6 +26,7 @@ use crate::{
             user,
         },
     },
+    domain::ledger::TransactionType,
     graphql::wave::WaveLoader,
     with_conn,
 };
@@ -193,8 +194,8 @@ pub struct LedgerPageKey {
     pub owner: LedgerOwner,
     /// Its id.
     pub id: i32,
-    /// Only this type (stored name).
-    pub kind: Option<String>,
+    /// Only this type.
+    pub kind: Option<TransactionType>,
     /// Which page.
     pub page: Keyset<TransactionCursor>,
 }
@@ -461,10 +462,10 @@ impl Loader<LedgerPageKey> for DbLoader {
         Ok(with_conn!(&self.pool, conn => async {
             let mut out = HashMap::new();
         for ((owner, kind, page), ids) in
-            groups(keys, |k| ((k.owner, k.kind.clone(), k.page.clone()), k.id))
+            groups(keys, |k| ((k.owner, k.kind, k.page.clone()), k.id))
         {
             let rows =
-                transaction::pages_by_owner(&mut *conn, owner, &ids, kind.as_deref(), &page).await?;
+                transaction::pages_by_owner(&mut *conn, owner, &ids, kind, &page).await?;
             let parent = |r: &transaction::InventoryTransaction| match owner {
                 LedgerOwner::Product => r.product_id,
                 LedgerOwner::Store => r.store_id,
@@ -473,7 +474,7 @@ impl Loader<LedgerPageKey> for DbLoader {
                 let key = LedgerPageKey {
                     owner,
                     id,
-                    kind: kind.clone(),
+                    kind,
                     page: page.clone(),
                 };
                 out.insert(key, rows);

@@ -20,17 +20,10 @@ pub struct User {
     pub username: String,
     /// Name shown to people.
     pub display_name: String,
-    /// Role name as stored (see [`User::role`]).
-    pub role: String,
+    /// What the user may do (an unknown stored name is an error, see `db::enums`).
+    pub role: Role,
     /// When created.
     pub created_at: DateTime<Utc>,
-}
-
-impl User {
-    /// The user's role; an unknown stored value counts as the weakest role.
-    pub fn role(&self) -> Role {
-        self.role.parse().unwrap_or(Role::Viewer)
-    }
 }
 
 /// The users with these ids (unknown ids are skipped).

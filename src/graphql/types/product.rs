@@ -111,7 +111,7 @@ impl Product {
         let key = LedgerPageKey {
             owner: LedgerOwner::Product,
             id: self.0.id,
-            kind: kind.map(|k| k.as_str().to_string()),
+            kind: kind.map(Into::into),
             page,
         };
         let rows = loaders(ctx)

@@ -82,7 +82,7 @@ impl Store {
         let key = LedgerPageKey {
             owner: LedgerOwner::Store,
             id: self.0.id,
-            kind: kind.map(|k| k.as_str().to_string()),
+            kind: kind.map(Into::into),
             page: pagination::forward(first, after)?,
         };
         let rows = loaders(ctx)
