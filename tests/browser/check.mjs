@@ -251,6 +251,19 @@ async function consolePage() {
   check('the latest movements are listed', moves > 0 && moves <= 20, `${moves} rows`);
   if (shots) await page.screenshot({ path: join(shots, 'console.png') });
 
+  // The network goes away: the page says the server cannot be reached, and recovers.
+  await context.setOffline(true);
+  await page.fill('#search', 'Drill');
+  await page.waitForSelector('#message:not([hidden])', { timeout: 5000 });
+  const offline = await page.textContent('#message');
+  check('an unreachable server is told so in words', /cannot be reached/.test(offline), offline);
+  await context.setOffline(false);
+  await page.fill('#search', 'Drill ');
+  await page.waitForSelector('#message', { state: 'hidden', timeout: 5000 });
+  await page.waitForSelector('#results button');
+  await page.waitForFunction(() => document.getElementById('live').textContent === 'live', null, { timeout: 15000 });
+  ok('the page recovers when the server is back');
+
   // The token is revoked while the page is open: the next request says so in words.
   console.log('REVOKE');
   const answer = await stdinLines.next();

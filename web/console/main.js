@@ -81,6 +81,7 @@ async function gql(query, variables = {}) {
     const first = body.errors[0];
     throw errorFor(first.extensions && first.extensions.code, first.message);
   }
+  if ($('message').textContent === UNREACHABLE) showMessage(''); // reached again
   return body.data;
 }
 
@@ -105,7 +106,6 @@ function fail(err) {
     signOut(REVOKED);
     return;
   }
-  if (err instanceof ConsoleError && err.kind === 'unreachable') setLive('bad', 'server unreachable');
   showMessage(err instanceof ConsoleError ? err.message : `Something went wrong: ${err}`);
 }
 
@@ -168,9 +168,9 @@ function applyStock(s, reached) {
 }
 
 function renderLow(fresh) {
-  const rows = [...lowRows.values()].sort(
-    (a, b) => a.store.code.localeCompare(b.store.code) || (a.product.sku < b.product.sku ? -1 : a.product.sku > b.product.sku ? 1 : 0),
-  );
+  // The lowStock order: store code, then SKU (byte order, like the server).
+  const cmp = (x, y) => (x < y ? -1 : x > y ? 1 : 0);
+  const rows = [...lowRows.values()].sort((a, b) => cmp(a.store.code, b.store.code) || cmp(a.product.sku, b.product.sku));
   const body = $('low-table').tBodies[0];
   body.replaceChildren(
     ...rows.map((s) =>
