@@ -140,14 +140,20 @@ async function graphiql() {
     const isSubscription = /^\s*subscription/m.test(text);
     await page.click('.graphiql-execute-button');
     if (isSubscription) {
-      // Wait for the socket's ack before moving stock, so the change is announced to it.
-      await page.waitForTimeout(1500);
+      // Move stock until the subscription shows a change (the first movement may come before
+      // the socket has subscribed).
       const target = await gql(adminToken, '{ product(sku: "DEMO-002") { id stocks { store { id } quantity } } }');
-      await gql(
-        adminToken,
-        'mutation($i: StockMovementInput!) { recordInbound(input: $i) { newStock } }',
-        { i: { productId: target.product.id, storeId: target.product.stocks[0].store.id, quantity: 1, note: 'graphiql check' } },
-      );
+      for (let attempt = 0; attempt < 10; attempt++) {
+        await gql(
+          adminToken,
+          'mutation($i: StockMovementInput!) { recordInbound(input: $i) { newStock } }',
+          { i: { productId: target.product.id, storeId: target.product.stocks[0].store.id, quantity: 1, note: 'graphiql check' } },
+        );
+        const seen = await page
+          .waitForFunction(() => /"data"|"errors"/.test(document.querySelector('.result-window .CodeMirror').CodeMirror.getValue()), null, { timeout: 1000 })
+          .then(() => true, () => false);
+        if (seen) break;
+      }
     }
     await page.waitForFunction(
       () => /"data"|"errors"/.test(document.querySelector('.result-window .CodeMirror').CodeMirror.getValue()),
