@@ -201,6 +201,8 @@ function isAuthClose(ev) {
 function startLive() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   let everConnected = false;
+  let socket = null;
+  let pongTimer = null;
   ws = createClient({
     url: `${scheme}//${location.host}/graphql/ws`,
     connectionParams: () => ({ Authorization: `Bearer ${token}` }),
@@ -211,6 +213,21 @@ function startLive() {
     retryWait: (retries) => new Promise((r) => setTimeout(r, Math.min(1000 * 2 ** retries, 10e3))),
     onNonLazyError: (err) => (isAuthClose(err) ? signOut(REVOKED) : undefined),
     on: {
+      // A ping the server does not answer within 5 s means the connection is dead (a cut
+      // network closes nothing): close it, and the client reconnects.
+      ping: (received) => {
+        if (!received) {
+          pongTimer = setTimeout(() => {
+            if (socket && socket.readyState === WebSocket.OPEN) socket.close(4408, 'Request Timeout');
+          }, 5e3);
+        }
+      },
+      pong: (received) => {
+        if (received) clearTimeout(pongTimer);
+      },
+      opened: (s) => {
+        socket = s;
+      },
       connecting: (isRetry) => setLive('wait', isRetry ? 'reconnecting…' : 'connecting…'),
       connected: (_socket, _payload, wasRetry) => {
         setLive('on', 'live');
@@ -237,7 +254,12 @@ function startLive() {
         fail(errorFor(e.extensions && e.extensions.code, e.message));
       } else pick(result.data);
     },
-    error: (err) => (isAuthClose(err) ? signOut(REVOKED) : undefined),
+    error: (err) => {
+      if (isAuthClose(err)) signOut(REVOKED);
+      else if (Array.isArray(err) && err.length) {
+        fail(errorFor(err[0].extensions && err[0].extensions.code, err[0].message));
+      }
+    },
     complete: () => {},
   });
   ws.subscribe(
