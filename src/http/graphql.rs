@@ -267,7 +267,7 @@ async fn get_query(state: &AppState, parts: &Parts) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
-        return graphiql::page_response();
+        return graphiql::page_response(headers);
     }
     let Some(media) = negotiate(headers) else {
         return not_acceptable();

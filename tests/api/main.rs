@@ -5,6 +5,7 @@
 mod auth_access;
 mod auth_cli;
 mod auth_roles;
+mod browser;
 mod contract;
 mod foundation;
 mod helpers;
