@@ -4,6 +4,7 @@
 pub mod migrations;
 pub mod models;
 pub mod pool;
+pub mod reads;
 #[allow(missing_docs)]
 pub mod schema;
 
