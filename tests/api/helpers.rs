@@ -53,6 +53,7 @@ async fn cluster() -> &'static Cluster {
                             port: 5432,
                             fsync: false,
                             max_connections: 500,
+                            replication: false,
                         },
                     )
                     .await

@@ -29,5 +29,6 @@ mod read_fixture;
 mod read_pagination;
 mod read_query_count;
 mod read_values;
+mod reads_replicas;
 mod reads_shared;
 mod subscriptions;

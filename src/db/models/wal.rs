@@ -13,11 +13,12 @@ struct PositionRow {
 }
 
 /// The node's WAL position as text (`16/B374D848`): on a replica the last one replayed, on
-/// the primary the current write position (so, right after a commit, at or past it).
+/// the primary the current insert position (so, right after a commit, at or past its commit
+/// record, even with `synchronous_commit = off`, where the record may not be written yet).
 pub async fn position(mut conn: &AsyncPgConnection) -> AppResult<Option<String>> {
     let row: PositionRow = diesel::sql_query(
         "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
-         ELSE pg_current_wal_lsn() END)::text AS lsn",
+         ELSE pg_current_wal_insert_lsn() END)::text AS lsn",
     )
     .get_result(&mut conn)
     .await?;
