@@ -4,7 +4,7 @@
 use diesel::{QueryableByName, sql_types::Nullable, sql_types::Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::error::AppResult;
+use crate::{db::models::page::SqlBuilder, error::AppResult};
 
 #[derive(QueryableByName)]
 struct PositionRow {
@@ -15,11 +15,15 @@ struct PositionRow {
 /// The node's WAL position as text (`16/B374D848`): on a replica the last one replayed, on
 /// the primary the current insert position (so, right after a commit, at or past its commit
 /// record, even with `synchronous_commit = off`, where the record may not be written yet).
+/// A prepared statement (a [`SqlBuilder`]'s, not `sql_query`, which is prepared again on
+/// every run): on a shared connection, preparing holds up the other statements for a round
+/// trip.
 pub async fn position(mut conn: &AsyncPgConnection) -> AppResult<Option<String>> {
-    let row: PositionRow = diesel::sql_query(
+    let row: PositionRow = SqlBuilder::new(
         "SELECT (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
          ELSE pg_current_wal_insert_lsn() END)::text AS lsn",
     )
+    .build()
     .get_result(&mut conn)
     .await?;
     Ok(row.lsn)
