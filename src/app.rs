@@ -111,6 +111,10 @@ async fn run_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
+    anyhow::ensure!(
+        db.pool_size >= 2,
+        "STOCKROOM_POOL_SIZE must be at least 2: reads keep shared connections out of the pool, writes need one more"
+    );
     let applied = migrations::run(url)
         .await
         .context("cannot prepare the database (check DATABASE_URL: is it reachable, and may this user create tables?)")?;

@@ -392,12 +392,7 @@ async fn check(inner: &Inner, history: &mut VecDeque<(Instant, Lsn)>) {
     for node in &inner.replicas {
         match node.position().await {
             Ok(replayed) => {
-                let behind_since = history
-                    .iter()
-                    .find(|(_, lsn)| *lsn > replayed)
-                    .map(|(t, _)| *t);
-                let fresh =
-                    behind_since.is_none_or(|t| now.saturating_duration_since(t) <= inner.max_lag);
+                let fresh = lag(history, replayed, now) <= inner.max_lag;
                 if fresh != node.fresh.load(Ordering::Acquire) {
                     tracing::info!(replica = %node.name, serving = fresh, %replayed, "replica lag changed");
                 }
@@ -411,6 +406,16 @@ async fn check(inner: &Inner, history: &mut VecDeque<(Instant, Lsn)>) {
             }
         }
     }
+}
+
+/// How far behind a replica that has replayed `replayed` is at `now`: how long ago the
+/// primary first had (in `history`, its positions in time order) a position past it; zero
+/// when it has everything the primary had.
+fn lag(history: &VecDeque<(Instant, Lsn)>, replayed: Lsn, now: Instant) -> Duration {
+    history
+        .iter()
+        .find(|(_, lsn)| *lsn > replayed)
+        .map_or(Duration::ZERO, |(t, _)| now.saturating_duration_since(*t))
 }
 
 /// Evaluates `$body` (which may `.await`) with `$conn` bound to a shared connection
@@ -446,6 +451,23 @@ macro_rules! with_read {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replica_lags_since_the_primary_first_had_what_it_has_not_replayed() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let history: VecDeque<(Instant, Lsn)> =
+            [(at(0), Lsn(100)), (at(100), Lsn(200)), (at(200), Lsn(300))].into();
+        // Has everything: no lag, however long ago the primary wrote it.
+        assert_eq!(lag(&history, Lsn(300), at(5000)), Duration::ZERO);
+        // Missing what the primary had at 100 ms: behind since then.
+        assert_eq!(
+            lag(&history, Lsn(150), at(1100)),
+            Duration::from_millis(1000)
+        );
+        assert_eq!(lag(&history, Lsn(50), at(300)), Duration::from_millis(300));
+        assert_eq!(lag(&VecDeque::new(), Lsn(0), at(300)), Duration::ZERO);
+    }
 
     #[test]
     fn a_wal_position_reads_and_prints_as_postgresql_writes_it() {
