@@ -5,6 +5,7 @@ pub mod enums;
 pub mod migrations;
 pub mod models;
 pub mod pool;
+pub mod reads;
 #[allow(missing_docs)]
 pub mod schema;
 

@@ -71,7 +71,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::HeaderName::from_static(graphql::CONSISTENCY_HEADER),
+            ])
             .expose_headers([header::HeaderName::from_static("x-request-id")])
             .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECONDS)),
     )

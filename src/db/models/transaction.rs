@@ -116,7 +116,7 @@ fn range_and_order(sql: &mut SqlBuilder, ks: &Keyset<TransactionCursor>) {
 
 /// A keyset page of the ledger rows matching `filter`, newest first.
 pub async fn page(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     filter: &TransactionFilter,
     ks: &Keyset<TransactionCursor>,
 ) -> AppResult<Vec<InventoryTransaction>> {
@@ -125,7 +125,7 @@ pub async fn page(
     ));
     filter_sql(&mut sql, filter);
     range_and_order(&mut sql, ks);
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// Whose ledger a per-parent page lists.
@@ -140,7 +140,7 @@ pub enum LedgerOwner {
 /// The first page (newest first) of the ledger of each product or store, in one query (a
 /// LATERAL join over the ids); rows come in each page's read direction.
 pub async fn pages_by_owner(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     owner: LedgerOwner,
     ids: &[i32],
     kind: Option<TransactionType>,
@@ -161,17 +161,17 @@ pub async fn pages_by_owner(
     }
     range_and_order(&mut sql, ks);
     sql.push(") x");
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// The ledger rows with these ids.
 pub async fn by_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[i64],
 ) -> AppResult<Vec<InventoryTransaction>> {
     Ok(inventory_transactions::table
         .filter(inventory_transactions::id.eq_any(ids))
         .select(InventoryTransaction::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
