@@ -25,6 +25,8 @@ pub struct AppState {
     pub settings: Arc<ServeSettings>,
     /// Version of the newest embedded migration (for readiness).
     pub latest_migration: String,
+    /// The WebSocket connection slots.
+    pub sockets: http::ws::Sockets,
 }
 
 impl AppState {
@@ -33,6 +35,7 @@ impl AppState {
         Self {
             gate: schema::build(pool.clone(), &settings),
             pool,
+            sockets: http::ws::Sockets::new(settings.ws.max_connections),
             settings: Arc::new(settings),
             latest_migration: migrations::latest_version(),
         }

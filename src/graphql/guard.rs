@@ -75,6 +75,14 @@ struct Shared {
     persisted: Mutex<lru::LruCache<String, String>>,
 }
 
+/// How an operation over a WebSocket is answered.
+pub enum Execution {
+    /// One response (a query, a mutation, or any refusal).
+    Once(Box<Response>),
+    /// A subscription's responses, one per event, coded like [`Gate::run`]'s.
+    Stream(BoxStream<'static, Response>),
+}
+
 /// What the checks decided about one operation.
 enum Admission {
     /// Execute it, as this caller.
@@ -155,6 +163,38 @@ impl Gate {
         arrival: Arrival<'_>,
     ) -> (Response, Option<OperationType>) {
         let (admission, ty) = self.admit(request, arrival).await;
+        (self.respond(admission, ty).await, ty)
+    }
+
+    /// Checks and runs one operation that came over a WebSocket: a subscription that passed
+    /// the checks becomes a stream of responses (one per event); anything else — a query, a
+    /// mutation, a refusal — is answered once, exactly as [`Gate::run`] answers it.
+    pub async fn run_socket(
+        &self,
+        request: Request,
+        arrival: Arrival<'_>,
+    ) -> (Execution, Option<OperationType>) {
+        let (admission, ty) = self.admit(request, arrival).await;
+        match admission {
+            Admission::Run(request, viewer) if ty == Some(OperationType::Subscription) => {
+                let limits = self.0.limits.clone();
+                let stream = self
+                    .0
+                    .schema
+                    .execute_stream(self.with_loaders(request, viewer, ty))
+                    .map(move |response| code_request_errors(response, &limits))
+                    .boxed();
+                (Execution::Stream(stream), ty)
+            }
+            admission => (
+                Execution::Once(Box::new(self.respond(admission, ty).await)),
+                ty,
+            ),
+        }
+    }
+
+    /// Runs (or refuses) an admitted operation once, with its request errors coded.
+    async fn respond(&self, admission: Admission, ty: Option<OperationType>) -> Response {
         let response = match admission {
             Admission::Run(request, viewer) if ty == Some(OperationType::Query) => {
                 // A query is safe to run again: once, when it failed on a pooled connection
@@ -189,7 +229,7 @@ impl Gate {
             }
             Admission::Reject(err) => Response::from_errors(vec![err]),
         };
-        (code_request_errors(response, &self.0.limits), ty)
+        code_request_errors(response, &self.0.limits)
     }
 
     /// Executes an admitted operation.
@@ -205,35 +245,6 @@ impl Gate {
                 .execute(self.with_loaders(request, viewer, ty)),
         )
         .await
-    }
-
-    /// Checks one operation and runs it as a stream of responses (a subscription's events;
-    /// one response for a query or mutation).
-    pub async fn run_stream(
-        &self,
-        request: Request,
-        arrival: Arrival<'_>,
-    ) -> BoxStream<'static, Response> {
-        let (admission, ty) = self.admit(request, arrival).await;
-        let limits = self.0.limits.clone();
-        let stream = match admission {
-            Admission::Run(request, viewer) => self
-                .0
-                .schema
-                .execute_stream(self.with_loaders(request, viewer, ty))
-                .boxed(),
-            Admission::Refuse(request, err) => self
-                .0
-                .refusing
-                .execute_stream(request.data(Refusal(err)))
-                .boxed(),
-            Admission::Reject(err) => {
-                futures::stream::once(async move { Response::from_errors(vec![err]) }).boxed()
-            }
-        };
-        stream
-            .map(move |response| code_request_errors(response, &limits))
-            .boxed()
     }
 
     /// The request with its caller and loaders (cached for the request only for a query:
