@@ -4,9 +4,10 @@
 //!
 //! The rows behind an event are loaded once per instance, not once per subscription: a loader
 //! task takes the events in arrival order (as many as are waiting, up to a batch), reads their
-//! stock rows and ledger rows with one statement each on one pooled connection, and
-//! broadcasts each event with its rows; every subscription filters that shared stream and
-//! builds its answer from the rows it was handed. Nothing is loaded while no one subscribes.
+//! stock rows, ledger rows, products and stores with one statement each on one pooled
+//! connection, and broadcasts each event with its rows; every subscription filters that
+//! shared stream and builds its answer from the rows it was handed. Nothing is loaded while
+//! no one subscribes.
 //!
 //! The listener starts with the first subscriber, takes a connection out of the pool for good,
 //! and pings it while idle; when the connection dies it reconnects with a backoff and then
@@ -33,7 +34,7 @@ use tokio::sync::{
 use crate::{
     db::{
         DbConn, DbPool,
-        models::{stock, transaction},
+        models::{product, stock, store, transaction},
     },
     error::AppResult,
 };
@@ -81,16 +82,22 @@ pub struct StockEvent {
 pub struct LiveChange {
     /// What the trigger announced.
     pub event: StockEvent,
-    /// The stock row as it was read after the commit (`None` when it no longer exists), and
-    /// the ledger row of the change; `Err(())` when the rows could not be read (the database
-    /// was unavailable: subscribers get SERVICE_UNAVAILABLE for this event).
-    pub rows: Result<
-        (
-            Option<stock::Stock>,
-            Option<transaction::InventoryTransaction>,
-        ),
-        (),
-    >,
+    /// The rows, or `Err(())` when they could not be read (the database was unavailable:
+    /// subscribers get SERVICE_UNAVAILABLE for this event).
+    pub rows: Result<LiveRows, ()>,
+}
+
+/// The rows behind an event, read after its commit.
+#[derive(Debug, Default)]
+pub struct LiveRows {
+    /// The stock row as it is now (`None` when it no longer exists).
+    pub stock: Option<stock::Stock>,
+    /// The ledger row of the change, if one was written.
+    pub transaction: Option<transaction::InventoryTransaction>,
+    /// The row's product (what subscribers select most, handed to their loaders).
+    pub product: Option<product::Product>,
+    /// The row's store.
+    pub store: Option<store::Store>,
 }
 
 /// The instance's hub of live stock events.
@@ -146,11 +153,18 @@ async fn load_forever(inner: &Inner, mut pending: UnboundedReceiver<StockEvent>)
     }
 }
 
-/// The rows of a batch of events: one statement for the stock rows, one for the ledger rows.
+/// The rows of a batch of events: one statement each for the stock rows, the ledger rows,
+/// the products and the stores.
 async fn load(pool: &DbPool, events: &[StockEvent]) -> Vec<LiveChange> {
     let mut pairs: Vec<(i32, i32)> = events.iter().map(|e| (e.product_id, e.store_id)).collect();
     pairs.sort_unstable();
     pairs.dedup();
+    let mut product_ids: Vec<i32> = pairs.iter().map(|p| p.0).collect();
+    product_ids.sort_unstable();
+    product_ids.dedup();
+    let mut store_ids: Vec<i32> = pairs.iter().map(|p| p.1).collect();
+    store_ids.sort_unstable();
+    store_ids.dedup();
     let ledger_ids: Vec<i64> = events.iter().filter_map(|e| e.transaction_id).collect();
     let loaded: AppResult<_> = crate::with_conn!(pool, conn => {
         async {
@@ -160,11 +174,13 @@ async fn load(pool: &DbPool, events: &[StockEvent]) -> Vec<LiveChange> {
             } else {
                 transaction::by_ids(conn, &ledger_ids).await?
             };
-            Ok((stocks, ledger))
+            let products = product::by_ids(conn, &product_ids).await?;
+            let stores = store::by_ids(conn, &store_ids).await?;
+            Ok((stocks, ledger, products, stores))
         }
         .await
     });
-    let (stocks, ledger) = match loaded {
+    let (stocks, ledger, products, stores) = match loaded {
         Ok(rows) => rows,
         Err(err) => {
             tracing::warn!(error = ?err, events = events.len(), "live updates: rows not loaded");
@@ -183,14 +199,19 @@ async fn load(pool: &DbPool, events: &[StockEvent]) -> Vec<LiveChange> {
         .collect();
     let ledger: HashMap<i64, transaction::InventoryTransaction> =
         ledger.into_iter().map(|t| (t.id, t)).collect();
+    let products: HashMap<i32, product::Product> =
+        products.into_iter().map(|p| (p.id, p)).collect();
+    let stores: HashMap<i32, store::Store> = stores.into_iter().map(|s| (s.id, s)).collect();
     events
         .iter()
         .map(|&event| LiveChange {
             event,
-            rows: Ok((
-                stocks.get(&(event.product_id, event.store_id)).cloned(),
-                event.transaction_id.and_then(|id| ledger.get(&id).cloned()),
-            )),
+            rows: Ok(LiveRows {
+                stock: stocks.get(&(event.product_id, event.store_id)).cloned(),
+                transaction: event.transaction_id.and_then(|id| ledger.get(&id).cloned()),
+                product: products.get(&event.product_id).cloned(),
+                store: stores.get(&event.store_id).cloned(),
+            }),
         })
         .collect()
 }

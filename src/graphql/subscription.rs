@@ -1,9 +1,10 @@
 //! The `Subscription` root: live stock changes from every instance (see `crate::live`).
 //!
-//! The hub hands every subscription the same loaded rows of an event; a subscription only
-//! filters them and builds its answer, so an event costs no SQL per subscription (nested
-//! fields a client selects, like `stock { product { name } }`, are still resolved through the
-//! subscription's own loaders).
+//! The hub hands every subscription the same loaded rows of an event (the stock row, the
+//! ledger row, the product and the store); a subscription only filters them, feeds product
+//! and store to its loaders (emptied first, so nothing cached for an earlier event is served)
+//! and builds its answer. So an event costs no SQL per subscription for those rows; relations
+//! further out (`stock { product { category { name } } }`) are loaded by each subscription.
 
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 use crate::{
     error::AppError,
     graphql::{
-        ids,
+        ids, loaders,
+        loaders::{Loaders, ProductKey, StoreKey},
         types::{stock::Stock, stock_change::StockChange, transaction::InventoryTransaction},
     },
     live::{LiveChange, LiveHub, StockEvent},
@@ -46,15 +48,26 @@ where
 }
 
 /// The committed state behind a change: the stock row as it was read after the commit and
-/// the ledger row (`None` when the stock row no longer exists).
-fn stock_change(change: &LiveChange) -> Option<Result<StockChange>> {
+/// the ledger row (`None` when the stock row no longer exists). The subscription's loaders
+/// start the event with its product and store, and nothing else, cached.
+fn stock_change(loaders: &Loaders, change: &LiveChange) -> Option<Result<StockChange>> {
     match &change.rows {
-        Ok((stock, ledger)) => stock.clone().map(|row| {
-            Ok(StockChange {
-                stock: Stock(row),
-                transaction: ledger.clone().map(InventoryTransaction),
+        Ok(rows) => {
+            loaders.forget();
+            loaders.enable_all_cache(true);
+            if let Some(product) = &rows.product {
+                loaders.feed([(ProductKey(product.id), product.clone())]);
+            }
+            if let Some(store) = &rows.store {
+                loaders.feed([(StoreKey(store.id), store.clone())]);
+            }
+            rows.stock.clone().map(|row| {
+                Ok(StockChange {
+                    stock: Stock(row),
+                    transaction: rows.transaction.clone().map(InventoryTransaction),
+                })
             })
-        }),
+        }
         Err(()) => Some(Err(AppError::ServiceUnavailable.into())),
     }
 }
@@ -77,7 +90,11 @@ impl Subscription {
         let keep = move |e: &StockEvent| {
             store.is_none_or(|s| s == e.store_id) && product.is_none_or(|p| p == e.product_id)
         };
-        Ok(changes(ctx, keep).filter_map(|change| async move { stock_change(&change) }))
+        let loaders = loaders(ctx).clone();
+        Ok(changes(ctx, keep).filter_map(move |change| {
+            let change = stock_change(&loaders, &change);
+            async move { change }
+        }))
     }
 
     /// A row crossing down to or below its reorder point.
@@ -90,7 +107,10 @@ impl Subscription {
             .map(|id| ids::store_id(&id, "storeId"))
             .transpose()?;
         let keep = move |e: &StockEvent| e.low_crossed && store.is_none_or(|s| s == e.store_id);
-        Ok(changes(ctx, keep)
-            .filter_map(|change| async move { stock_change(&change).map(|c| c.map(|c| c.stock)) }))
+        let loaders = loaders(ctx).clone();
+        Ok(changes(ctx, keep).filter_map(move |change| {
+            let stock = stock_change(&loaders, &change).map(|c| c.map(|c| c.stock));
+            async move { stock }
+        }))
     }
 }

@@ -63,6 +63,12 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages of running operations waiting for the socket, per connection; a subscription
 /// whose messages cannot be sent waits (and skips events it lags behind on).
 const OUTGOING_BUFFER: usize = 64;
+/// How long the server waits for the client's answer to its close frame (the closing
+/// handshake) before it drops the connection.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+/// How long a connection closed for a message over the limit stays open for the client to
+/// read the close frame (it cannot be read any more: the oversize frame's header is taken).
+const TOO_BIG_LINGER: Duration = Duration::from_millis(500);
 /// `Retry-After` (seconds) of an upgrade refused because all connections are taken.
 const RETRY_AFTER_SECONDS: &str = "5";
 
@@ -234,8 +240,31 @@ async fn initialise(
         },
         Ok(Some(Ok(_))) => (close_code::BAD_MESSAGE, "Expected a text message"),
     };
-    let _ = socket.send(close(refusal.0, refusal.1)).await;
+    end(socket, refusal.0, refusal.1).await;
     None
+}
+
+/// Closes the connection with `code`: sends the close frame and waits (briefly) for the
+/// client's, so that the client reads the code before the connection goes.
+async fn end(socket: &mut WebSocket, code: u16, reason: &str) {
+    if tokio::time::timeout(CLOSE_WAIT, socket.send(close(code, reason)))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if code == close_code::TOO_BIG {
+        tokio::time::sleep(TOO_BIG_LINGER).await;
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// A message of a running operation for the socket.
@@ -380,7 +409,7 @@ async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<Str
         }
     };
     drop(session);
-    let _ = tokio::time::timeout(idle, socket.send(close(ending.0, &ending.1))).await;
+    end(&mut socket, ending.0, &ending.1).await;
 }
 
 /// Whether a receive error is a message over the size limit.

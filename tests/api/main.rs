@@ -29,3 +29,4 @@ mod read_pagination;
 mod read_query_count;
 mod read_values;
 mod subscriptions;
+mod ws_rules;
