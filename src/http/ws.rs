@@ -53,7 +53,10 @@ use crate::{
     config::WsSettings,
     error::AppError,
     graphql::guard::{self, Arrival, Caller},
-    http::operation::{self, Finished, ResultBody, SocketRun},
+    http::{
+        metrics,
+        operation::{self, Finished, ResultBody, SocketRun},
+    },
 };
 
 /// The sub-protocol spoken.
@@ -171,8 +174,10 @@ fn text(value: &Value) -> Message {
     Message::Text(value.to_string().into())
 }
 
-/// An `error` message for one operation: its errors, coded.
+/// An `error` message for an operation refused before it started (counted in the metrics
+/// like an HTTP request refused before parsing).
 fn error_message(id: &str, err: AppError) -> Message {
+    metrics::record("none", err.code(), 0.0);
     text(&json!({"type": "error", "id": id, "payload": [guard::from_app(err)]}))
 }
 
