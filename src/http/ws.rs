@@ -194,7 +194,7 @@ enum TokenCheck {
 /// Looks `authorization` up (one statement; none when anonymous).
 async fn check_token(state: &AppState, authorization: Option<&str>) -> TokenCheck {
     match Credentials::new(authorization.map(str::to_string))
-        .viewer(&state.pool)
+        .viewer(&state.reads.primary())
         .await
     {
         Ok(viewer) => TokenCheck::Valid(viewer),
@@ -550,6 +550,7 @@ async fn run(
         let arrival = Arrival {
             caller: Caller::Socket(&viewer),
             get: false,
+            consistency: None,
         };
         match operation::run_socket(&state, request, arrival, request_id).await {
             SocketRun::Once(finished) => {
