@@ -83,7 +83,6 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
     }
 }
 
-/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
 /// The consistency token a client sent back (`stockroom-consistency`: a mutation response's
 /// `extensions.consistency`); a malformed one is ignored.
 fn consistency(headers: &HeaderMap) -> Option<Lsn> {
@@ -96,6 +95,7 @@ fn consistency(headers: &HeaderMap) -> Option<Lsn> {
 /// The request header that carries a consistency token.
 pub const CONSISTENCY_HEADER: &str = "stockroom-consistency";
 
+/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
 fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
