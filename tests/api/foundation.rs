@@ -270,7 +270,8 @@ async fn connections_killed_behind_the_pools_back_cost_no_request_an_error() {
     // the pool checks out without a ping, so a dead one is found when used and replaced.
     crate::helpers::admin_execute(
         &app.db_url,
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+        // (waiting up to 5 s for each to be gone, so none dies half-way through a request below)
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()",
     )
     .await;
