@@ -6,6 +6,7 @@ mod auth_access;
 mod auth_cli;
 mod auth_roles;
 mod contract;
+mod fleet;
 mod foundation;
 mod helpers;
 mod http_audit;
