@@ -33,6 +33,7 @@ use crate::{
         mutation::MovementWatch,
     },
     http::{graphiql, metrics, ws},
+    telemetry,
 };
 
 /// The response media type of the GraphQL-over-HTTP spec.
@@ -432,8 +433,10 @@ impl Call<'_> {
         let movements = MovementWatch::default();
         let request = request.data(movements.clone());
         let gate = &self.state.gate;
+        // `Span::none()` unless traces are exported.
+        let span = telemetry::operation_span(self.headers);
         let ((response, operation_type), panicked) = guarded(
-            gate.run(request, arrival),
+            gate.run(request, arrival).instrument(span.clone()),
             self.state.settings.limits.request_timeout_ms,
             &movements,
         )
@@ -446,6 +449,7 @@ impl Call<'_> {
             None => "none",
         };
         metrics::record(op, &outcome.code, started.elapsed().as_secs_f64());
+        telemetry::record_operation(&span, op, &outcome.code);
         outcome
     }
 

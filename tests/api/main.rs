@@ -30,3 +30,4 @@ mod read_pagination;
 mod read_query_count;
 mod read_values;
 mod subscriptions;
+mod traces;
