@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::{
-    helpers::{BIN, Served, TestApp, error_code},
+    helpers::{BIN, Served, TestApp, empty_database, error_code},
     mutations_support::{MOVE_FIELDS, fixture, ledger_count, reconciliation_errors, stock_of},
 };
 
@@ -174,4 +174,34 @@ async fn a_token_revoked_through_the_cli_is_refused_by_every_instance_on_its_nex
         let body = graphql(base, &f.admin, viewer, json!({})).await;
         assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_started_together_apply_each_migration_once() {
+    let db_url = empty_database().await;
+    let migrate = || {
+        tokio::process::Command::new(BIN)
+            .arg("migrate")
+            .env("DATABASE_URL", &db_url)
+            .output()
+    };
+    let outs = join_all((0..4).map(|_| migrate())).await;
+    let mut applied = Vec::new();
+    for out in outs {
+        let out = out.unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        applied.push(String::from_utf8(out.stdout).unwrap().trim().to_string());
+    }
+    let first = applied
+        .iter()
+        .filter(|a| *a != "applied 0 migration(s)")
+        .count();
+    assert_eq!(
+        first, 1,
+        "one of them migrated, the others waited: {applied:?}"
+    );
 }

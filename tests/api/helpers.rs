@@ -121,6 +121,18 @@ pub async fn fresh_database() -> String {
     cluster.url(&name)
 }
 
+/// A fresh empty database (no migrations applied).
+pub async fn empty_database() -> String {
+    let cluster = cluster().await;
+    let name = format!(
+        "stockroom_empty_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    admin_execute(&cluster.url("postgres"), &format!("CREATE DATABASE {name}")).await;
+    cluster.url(&name)
+}
+
 /// The service running on a random port over a database of its own.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
