@@ -205,3 +205,86 @@ async fn instances_started_together_apply_each_migration_once() {
         "one of them migrated, the others waited: {applied:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_movement_in_flight_when_the_primary_drops_its_connections_is_unavailable_and_writes_nothing()
+ {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app, 10).await;
+    // Another session holds the source row, so the transfer waits inside its transaction.
+    let holder = crate::mutations_support::sql(&app.db_url).await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    let holder_pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    holder
+        .execute(
+            "SELECT 1 FROM stocks WHERE product_id = $1 AND store_id = $2 FOR UPDATE",
+            &[&f.product, &f.stores[0]],
+        )
+        .await
+        .unwrap();
+    let transfer = {
+        let input = json!({"productId": f.product_id, "fromStoreId": f.store_ids[0],
+                           "toStoreId": f.store_ids[1], "quantity": 3});
+        let (base, token) = (app.base.clone(), f.admin.clone());
+        tokio::spawn(async move {
+            graphql(
+                &base,
+                &token,
+                "mutation($input: TransferStockInput!) { transferStock(input: $input) { \
+                   outbound { id } inbound { id } } }",
+                json!({ "input": input }),
+            )
+            .await
+        })
+    };
+    let admin = crate::mutations_support::sql(&app.db_url).await;
+    let mut waiting = false;
+    for _ in 0..100 {
+        let n: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(waiting, "the transfer waits for the row lock");
+
+    // The primary goes away for the service: every session but ours ends mid-transaction.
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1",
+            &[&holder_pid],
+        )
+        .await
+        .unwrap();
+    let body = transfer.await.unwrap();
+    assert_eq!(error_code(&body), Some("SERVICE_UNAVAILABLE"), "{body}");
+    holder.batch_execute("ROLLBACK").await.unwrap();
+
+    // Nothing of it was written, and the next movement works on fresh connections.
+    assert_eq!(stock_of(&app.db_url, f.product, f.stores[0]).await, 10);
+    assert_eq!(stock_of(&app.db_url, f.product, f.stores[1]).await, 10);
+    assert_eq!(ledger_count(&app.db_url, "user_id IS NOT NULL").await, 0);
+    let body = graphql(
+        &app.base,
+        &f.admin,
+        &format!("mutation($input: StockMovementInput!) {{ recordOutbound(input: $input) {{ {MOVE_FIELDS} }} }}"),
+        json!({"input": {"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 1}}),
+    )
+    .await;
+    assert!(error_code(&body).is_none(), "{body}");
+    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+}
