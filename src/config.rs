@@ -68,6 +68,11 @@ pub struct ServeSettings {
     #[arg(long, env = "STOCKROOM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// OTLP/HTTP collector to export traces to (`http://host:4318`; spans go to
+    /// `/v1/traces`); unset: no traces.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Origins allowed to call the API from a browser (comma-separated; default none).
     #[arg(long, env = "STOCKROOM_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -272,6 +277,7 @@ impl Default for ServeSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             public_read: false,
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
             cors_origins: Vec::new(),
             dev_mode: false,
             limits: Limits::default(),

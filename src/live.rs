@@ -10,7 +10,10 @@
 //! no one subscribes.
 //!
 //! The listener starts with the first subscriber, takes a connection out of the pool for good,
-//! and pings it while idle; when the connection dies it reconnects with a backoff and then
+//! and pings it while idle; every statement of its own is bounded in time, so a connection
+//! that went silent (a primary that vanished without closing its sockets, as in a failover)
+//! counts as dead too. When the connection dies the pool's idle connections are dropped (they
+//! most likely lead to the same dead server), and the listener reconnects after a pause and
 //! catches up from the ledger: every ledger row written since a little before the connection
 //! was last known alive is announced again (at least once: a change may come twice, none is
 //! lost). A reorder point changed while reconnecting writes no ledger row and is not replayed.
@@ -45,6 +48,9 @@ pub const CHANNEL: &str = "stockroom_stock";
 const BUFFER: usize = 1024;
 /// How often an idle listener checks that its connection is alive.
 const PING_EVERY: Duration = Duration::from_secs(10);
+/// Longest wait for the answer to one of the listener's own statements (LISTEN, catch-up,
+/// ping) before the connection counts as dead.
+const STATEMENT_LIMIT: Duration = Duration::from_secs(5);
 /// Wait before reconnecting after the connection was lost.
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// How far before the last moment the listener was known alive a catch-up starts: a ledger
@@ -225,6 +231,9 @@ async fn listen_forever(inner: &Inner, events: &UnboundedSender<StockEvent>) {
                 let conn = DbConn::take(conn);
                 if let Err(err) = listen(conn, events, &mut alive).await {
                     tracing::warn!(error = %err, "live updates: listener connection lost");
+                    // The others most likely lead to the same server (restarted, failed
+                    // over, cut off): new connections are found out sooner than stale ones.
+                    crate::db::pool::forget_idle(&inner.pool);
                 }
             }
             Err(err) => tracing::warn!(error = %err, "live updates: no connection to listen on"),
@@ -233,19 +242,38 @@ async fn listen_forever(inner: &Inner, events: &UnboundedSender<StockEvent>) {
     }
 }
 
+/// Why the listener's connection was given up.
+#[derive(Debug, thiserror::Error)]
+enum Lost {
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error("no answer within {STATEMENT_LIMIT:?}")]
+    Silent,
+}
+
+/// `statement`, or [`Lost::Silent`] when its answer takes longer than [`STATEMENT_LIMIT`].
+async fn bounded<T>(
+    statement: impl std::future::Future<Output = Result<T, diesel::result::Error>>,
+) -> Result<T, Lost> {
+    match tokio::time::timeout(STATEMENT_LIMIT, statement).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Lost::Silent),
+    }
+}
+
 async fn listen(
     mut conn: diesel_async::AsyncPgConnection,
     sender: &UnboundedSender<StockEvent>,
     alive: &mut Option<Instant>,
-) -> Result<(), diesel::result::Error> {
-    conn.batch_execute(&format!(
+) -> Result<(), Lost> {
+    bounded(conn.batch_execute(&format!(
         "SET application_name = 'stockroom-live'; LISTEN {CHANNEL}"
-    ))
+    )))
     .await?;
     tracing::info!("live updates: listening");
     if let Some(since) = *alive {
         // Listening again: what was committed in between comes from the ledger.
-        let missed = catch_up(&mut conn, since.elapsed() + CATCH_UP_MARGIN).await?;
+        let missed = bounded(catch_up(&mut conn, since.elapsed() + CATCH_UP_MARGIN)).await?;
         tracing::info!(
             events = missed.len(),
             "live updates: caught up from the ledger"
@@ -269,9 +297,9 @@ async fn listen(
                 }
                 Err(err) => tracing::warn!(error = %err, "live updates: bad payload"),
             },
-            Ok(Some(Err(err))) => return Err(err),
+            Ok(Some(Err(err))) => return Err(err.into()),
             Ok(None) => return Ok(()),
-            Err(_idle) => conn.batch_execute("SELECT 1").await?,
+            Err(_idle) => bounded(conn.batch_execute("SELECT 1")).await?,
         }
         *alive = Some(Instant::now());
     }

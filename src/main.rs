@@ -54,11 +54,10 @@ fn main() -> ExitCode {
         print!("{}", schema::sdl());
         return ExitCode::SUCCESS;
     }
-    let log_format = match &cli.command {
-        Command::Serve(s) => s.log_format,
-        _ => stockroom::config::LogFormat::Text,
+    let (log_format, otlp_endpoint) = match &cli.command {
+        Command::Serve(s) => (s.log_format, s.otlp_endpoint.clone()),
+        _ => (stockroom::config::LogFormat::Text, None),
     };
-    telemetry::init(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -69,7 +68,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(async {
+        // Inside the runtime: the trace exporter runs as one of its tasks.
+        let traces = telemetry::init(log_format, otlp_endpoint.as_deref())?;
+        let result = run(cli).await;
+        if let Some(traces) = traces {
+            traces.shutdown().await;
+        }
+        result
+    });
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -10,9 +10,18 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 /// The `migrations/` folder, compiled in.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
+/// The advisory lock key held while migrating (any fixed number; "stockroo" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7374_6f63_6b72_6f6f;
+
 /// Applies every pending migration on a connection of its own; returns how many ran.
+/// Instances started together take turns (a session-level advisory lock, released when the
+/// connection closes), so each migration runs once and the others find nothing to do.
 pub async fn run(url: &str) -> anyhow::Result<usize> {
-    let conn = AsyncPgConnection::establish(url).await?;
+    let mut conn = AsyncPgConnection::establish(url).await?;
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await?;
     // The harness is synchronous: run it on a blocking thread over the async connection.
     tokio::task::spawn_blocking(move || {
         let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =

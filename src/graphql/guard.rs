@@ -359,6 +359,9 @@ impl Gate {
             return (Admission::Reject(not_a_query()), None);
         }
         let operation = facts.operation(request.operation_name.as_deref());
+        crate::telemetry::record_operation_name(
+            facts.operation_name(request.operation_name.as_deref()),
+        );
         let ty = operation.map(|op| op.ty);
         if arrival.get && ty != Some(OperationType::Query) {
             return (Admission::Refuse(request, not_a_query()), ty);

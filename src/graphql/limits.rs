@@ -345,6 +345,17 @@ impl DocumentFacts {
         }
         None
     }
+
+    /// The name of the operation that runs under `name` (the only one's, when it has one).
+    pub fn operation_name<'a>(&'a self, name: Option<&'a str>) -> Option<&'a str> {
+        match name {
+            Some(name) => Some(name),
+            None if self.operations.len() == 1 => {
+                self.operations.keys().next().and_then(Option::as_deref)
+            }
+            None => None,
+        }
+    }
 }
 
 fn too_complex(what: &str, limit: usize) -> AppError {

@@ -344,7 +344,10 @@ where
         inner
             .in_flight
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        tokio::spawn(async move {
+        // A child of the operation's span (`Span::none()` unless traces are exported).
+        let span =
+            crate::telemetry::wave_span(std::any::type_name::<K>(), || lock(&batch.keys).len());
+        let wave = async move {
             let keys: Vec<K> = lock(&batch.keys).drain().collect();
             let result = inner.loader.load(&keys).await;
             if let Ok(values) = &result
@@ -364,6 +367,7 @@ where
             {
                 inner.idle.notify_waiters();
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(wave, span));
     }
 }

@@ -26,6 +26,7 @@ use crate::{
     error::{AppError, code},
     graphql::guard::{self, Arrival, Caller},
     http::{graphiql, metrics, operation, ws},
+    telemetry,
 };
 
 /// The response media type of the GraphQL-over-HTTP spec.
@@ -425,7 +426,10 @@ impl Call<'_> {
             get: self.get,
             consistency: consistency(self.headers),
         };
-        let finished = operation::run_once(self.state, request, arrival, &self.request_id).await;
+        // `Span::none()` unless traces are exported.
+        let span = telemetry::operation_span(self.headers);
+        let finished =
+            operation::run_once(self.state, request, arrival, &self.request_id, span).await;
         // Straight to bytes: no intermediate `serde_json::Value` of the whole result.
         let body = serde_json::to_vec(&finished.body()).unwrap_or_default();
         Outcome {

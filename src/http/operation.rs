@@ -12,6 +12,7 @@ use async_graphql::{
     parser::types::OperationType,
 };
 use futures::{FutureExt, StreamExt, stream::BoxStream};
+use tracing::Instrument;
 
 use crate::{
     app::AppState,
@@ -89,12 +90,13 @@ pub async fn run_once(
     request: Request,
     arrival: Arrival<'_>,
     request_id: &str,
+    span: tracing::Span,
 ) -> Finished {
     let started = Instant::now();
     let movements = MovementWatch::default();
     let request = request.data(movements.clone());
     let ((response, ty), panicked) = guarded(
-        state.gate.run(request, arrival),
+        state.gate.run(request, arrival).instrument(span.clone()),
         state.settings.limits.request_timeout_ms,
         &movements,
         |response| (response, None),
@@ -102,6 +104,11 @@ pub async fn run_once(
     .await;
     let finished = finish(response, ty, panicked, request_id);
     record(&finished, started);
+    crate::telemetry::record_operation(
+        &span,
+        operation_label(finished.operation_type),
+        &finished.code,
+    );
     finished
 }
 

@@ -122,6 +122,18 @@ pub async fn fresh_database() -> String {
     cluster.url(&name)
 }
 
+/// A fresh empty database (no migrations applied).
+pub async fn empty_database() -> String {
+    let cluster = cluster().await;
+    let name = format!(
+        "stockroom_empty_{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::SeqCst)
+    );
+    admin_execute(&cluster.url("postgres"), &format!("CREATE DATABASE {name}")).await;
+    cluster.url(&name)
+}
+
 /// The service running on a random port over a database of its own.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
@@ -465,4 +477,115 @@ pub async fn ws_connect(app: &TestApp, path: &str) -> WsStream {
         "graphql-transport-ws".parse().unwrap(),
     );
     tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+/// A TCP proxy to a test database whose open connections can be silenced: after
+/// [`SilentProxy::silence`] they pass nothing either way and stay open, as connections to a
+/// server that vanished without closing its sockets (a failed-over primary); connections
+/// opened later work.
+pub struct SilentProxy {
+    /// The database's URL through the proxy.
+    pub url: String,
+    epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SilentProxy {
+    /// A proxy on a random local port to the server and database of `db_url`.
+    pub async fn start(db_url: &str) -> Self {
+        use std::sync::atomic::AtomicU64;
+        let config: tokio_postgres::Config = db_url.parse().unwrap();
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let upstream = match config.get_hosts().first().unwrap() {
+            tokio_postgres::config::Host::Unix(dir) => Err(dir.join(format!(".s.PGSQL.{port}"))),
+            tokio_postgres::config::Host::Tcp(host) => Ok(format!("{host}:{port}")),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let epoch = std::sync::Arc::new(AtomicU64::new(0));
+        let shared = epoch.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let born = shared.load(Ordering::SeqCst);
+                let epoch = shared.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    match upstream {
+                        Ok(tcp) => {
+                            let server = tokio::net::TcpStream::connect(tcp).await.unwrap();
+                            Self::pump(client, server, epoch, born);
+                        }
+                        Err(path) => {
+                            let server = tokio::net::UnixStream::connect(path).await.unwrap();
+                            Self::pump(client, server, epoch, born);
+                        }
+                    }
+                });
+            }
+        });
+        let user = config.get_user().unwrap_or("postgres");
+        let auth = match config.get_password() {
+            Some(pw) => format!("{user}:{}", String::from_utf8_lossy(pw)),
+            None => user.to_string(),
+        };
+        let db = config.get_dbname().unwrap();
+        Self {
+            url: format!("postgres://{auth}@{addr}/{db}"),
+            epoch,
+            accept,
+        }
+    }
+
+    /// Silences every connection open now.
+    pub fn silence(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn pump<S>(
+        client: tokio::net::TcpStream,
+        server: S,
+        epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        born: u64,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        let (client_read, client_write) = tokio::io::split(client);
+        let (server_read, server_write) = tokio::io::split(server);
+        let one_way = |mut from: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                       mut to: Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                       epoch: std::sync::Arc<std::sync::atomic::AtomicU64>| async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = match from.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if epoch.load(Ordering::SeqCst) > born {
+                    // Silenced: hold both sockets open, pass nothing.
+                    std::future::pending::<()>().await;
+                }
+                if to.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+            let _ = to.shutdown().await;
+        };
+        tokio::spawn(one_way(
+            Box::new(client_read),
+            Box::new(server_write),
+            epoch.clone(),
+        ));
+        tokio::spawn(one_way(
+            Box::new(server_read),
+            Box::new(client_write),
+            epoch,
+        ));
+    }
+}
+
+impl Drop for SilentProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
 }

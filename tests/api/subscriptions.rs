@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use stockroom::config::ServeSettings;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, WsStream, ws_connect};
+use crate::helpers::{SilentProxy, TestApp, WsStream, fresh_database, ws_connect};
 
 /// Inserts a movement the way the service does (stock row and ledger row in one
 /// transaction), committed or rolled back.
@@ -60,10 +60,14 @@ impl WsClient {
     }
 
     async fn next(&mut self) -> Value {
+        self.next_within(Duration::from_secs(10)).await
+    }
+
+    async fn next_within(&mut self, wait: Duration) -> Value {
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+            let msg = tokio::time::timeout(wait, self.socket.next())
                 .await
-                .expect("a message within 10 s")
+                .expect("a message in time")
                 .unwrap()
                 .unwrap();
             if let Message::Text(text) = msg {
@@ -290,4 +294,36 @@ async fn a_change_committed_while_the_listener_reconnects_still_reaches_subscrib
     assert_eq!(event["type"], "next", "{event}");
     let change = &event["payload"]["data"]["stockChanged"];
     assert_eq!(change["transaction"]["quantity"], 7, "{event}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_whose_connection_goes_silent_reconnects_and_catches_up() {
+    // The service reaches its database through a proxy that can silence every open
+    // connection without closing it: a primary that vanished in a failover.
+    let direct = fresh_database().await;
+    let proxy = SilentProxy::start(&direct).await;
+    let app = TestApp::spawn_on(&proxy.url, ServeSettings::default()).await;
+    app.seed_demo().await;
+    let token = app.admin_token().await;
+    let (product, ams, _ber) = ids(&app, &token).await;
+    let mut ws = WsClient::connect(&app, &token).await;
+    ws.subscribe(
+        "1",
+        &format!(
+            r#"subscription {{ stockChanged(storeId: "{ams}", productId: "{product}") {{
+                 stock {{ quantity }} transaction {{ quantity }} }} }}"#
+        ),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    proxy.silence();
+    movement(&direct, 1, 1, 9, true).await;
+
+    // The idle listener pings within 10 s, gives the silent connection 5 s, reconnects a
+    // second later through the proxy (new connections work) and catches up from the ledger.
+    let event = ws.next_within(Duration::from_secs(40)).await;
+    assert_eq!(event["type"], "next", "{event}");
+    let change = &event["payload"]["data"]["stockChanged"];
+    assert_eq!(change["transaction"]["quantity"], 9, "{event}");
 }
