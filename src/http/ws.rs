@@ -26,6 +26,7 @@ use crate::{
     app::AppState,
     auth,
     graphql::guard::{Arrival, Caller},
+    shutdown,
 };
 
 /// The sub-protocol spoken.
@@ -146,8 +147,20 @@ async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<Str
     let mut streams: SelectAll<futures::stream::BoxStream<'static, (String, Option<Value>)>> =
         SelectAll::new();
     let mut active: HashMap<String, ()> = HashMap::new();
+    // When the service stops: no new operations, those running finish, then close 1001.
+    let _held = state.drain.hold();
+    let wind_up = state.drain.begun();
+    tokio::pin!(wind_up);
+    let mut draining = false;
     loop {
+        if draining && streams.is_empty() {
+            let _ = socket
+                .send(close(shutdown::GOING_AWAY, "Server shutting down"))
+                .await;
+            return;
+        }
         tokio::select! {
+            () = &mut wind_up, if !draining => draining = true,
             incoming = socket.recv() => {
                 let raw = match incoming {
                     Some(Ok(Message::Text(raw))) => raw,
@@ -159,13 +172,17 @@ async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<Str
                         let _ = socket.send(close(4429, "Too many initialisation requests")).await;
                         return;
                     }
+                    Ok(ClientMessage::Subscribe { id, .. }) if draining => {
+                        Some(text(shutdown::refusal(&id)))
+                    }
                     Ok(ClientMessage::Subscribe { id, payload }) => {
                         if active.contains_key(&id) {
                             let _ = socket.send(close(4409, &format!("Subscriber for {id} already exists"))).await;
                             return;
                         }
                         active.insert(id.clone(), ());
-                        streams.push(operation(&state, &viewer, id, *payload));
+                        let subscription = shutdown::is_subscription(&payload);
+                        streams.push(state.drain.wind_up(operation(&state, &viewer, id, *payload), subscription));
                         None
                     }
                     Ok(ClientMessage::Complete { id }) => {
@@ -191,7 +208,8 @@ async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<Str
                     return;
                 }
             }
-            Some((id, payload)) = streams.next(), if !streams.is_empty() => {
+            next = streams.next(), if !streams.is_empty() => {
+                let Some((id, payload)) = next else { continue };
                 // A stream of a subscription the client completed is dropped silently.
                 if !active.contains_key(&id) {
                     continue;
