@@ -342,8 +342,11 @@ impl EmbeddedPostgres {
     fn clear_leftover_server(&self) -> Result<()> {
         let pgdata = self.place.pgdata();
         let pid_file = pgdata.join("postmaster.pid");
-        let Ok(contents) = safe_fs::read_to_string(&pid_file) else {
-            return Ok(());
+        let contents = match safe_fs::read_to_string(&pid_file) {
+            Ok(contents) => contents,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            // Unreadable (a planted link, say): not a pid file of a server of ours.
+            Err(_) => String::new(),
         };
         let mut lines = contents.lines();
         let pid = lines

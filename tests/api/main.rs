@@ -6,6 +6,7 @@ mod auth_access;
 mod auth_cli;
 mod auth_roles;
 mod contract;
+mod embedded_root;
 mod foundation;
 mod helpers;
 mod http_audit;
