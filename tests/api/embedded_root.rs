@@ -632,3 +632,49 @@ async fn a_websocket_movement_in_flight_at_sigterm_is_answered_durable_and_the_s
     assert_eq!(body["data"]["stock"]["quantity"], 777, "{body}");
     assert!(again.terminate().await.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_directory_too_deep_for_a_socket_gets_a_private_socket_directory() {
+    if !root_or_skip("a_data_directory_too_deep_for_a_socket_gets_a_private_socket_directory") {
+        return;
+    }
+    let deep = TempDir::new("deep socket");
+    let data = deep.0.join("d".repeat(100));
+    let env = [("STOCKROOM_DATA_DIR", data.to_str().unwrap())];
+    let served = Served::start(&[
+        ("DATABASE_URL", None),
+        ("STOCKROOM_DATA_DIR", Some(data.to_str().unwrap())),
+        ("TMPDIR", None),
+        ("XDG_RUNTIME_DIR", None),
+    ])
+    .await;
+    let recorded = std::fs::read_to_string(data.join("socket-dir")).unwrap();
+    let socket_dir = PathBuf::from(recorded.trim_end());
+    assert!(recorded.starts_with("/tmp/stockroom-"), "{recorded}");
+    let postgres = nix::unistd::User::from_name("postgres")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let meta = std::fs::symlink_metadata(&socket_dir).unwrap();
+    assert!(meta.is_dir() && meta.uid() == postgres && meta.mode() & 0o777 == 0o700);
+    // Commands reach the running server through the recorded directory.
+    let (ok, out, err) = run(&["user", "list"], &env, None, None).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("admin"), "{out}");
+    assert!(served.terminate().await.success());
+    // The next start makes a new one and removes the old.
+    let again = Served::start(&[
+        ("DATABASE_URL", None),
+        ("STOCKROOM_DATA_DIR", Some(data.to_str().unwrap())),
+        ("TMPDIR", None),
+    ])
+    .await;
+    assert!(
+        !socket_dir.exists(),
+        "the previous socket directory is removed"
+    );
+    assert!(again.terminate().await.success());
+    let last = std::fs::read_to_string(data.join("socket-dir")).unwrap();
+    let _ = std::fs::remove_dir_all(last.trim_end());
+}
