@@ -491,12 +491,17 @@ async fn clients_dripping_a_request_do_not_hold_up_a_stop() {
     });
     let b =
         tokio::spawn(async move { drip(&mut slow_body, b" ", Duration::from_millis(200)).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     assert!(served.terminate().await.success());
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "stopped in {:?}, well within the 30 s grace",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1200),
+        "the stop waited for the requests in flight until their read timeout: {:?}",
         started.elapsed()
     );
     h.abort();
@@ -677,4 +682,55 @@ async fn a_data_directory_too_deep_for_a_socket_gets_a_private_socket_directory(
     assert!(again.terminate().await.success());
     let last = std::fs::read_to_string(data.join("socket-dir")).unwrap();
     let _ = std::fs::remove_dir_all(last.trim_end());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_sigterm_stops_at_once_and_still_stops_postgresql() {
+    if !root_or_skip("a_second_sigterm_stops_at_once_and_still_stops_postgresql") {
+        return;
+    }
+    let dir = TempDir::new("twice");
+    let mut served = Served::start(&[
+        ("DATABASE_URL", None),
+        ("STOCKROOM_DATA_DIR", Some(dir.0.to_str().unwrap())),
+        ("STOCKROOM_READ_TIMEOUT_SECONDS", Some("120")),
+        ("STOCKROOM_SHUTDOWN_GRACE_SECONDS", Some("120")),
+    ])
+    .await;
+    // A body that keeps coming holds the graceful stop up to the grace period.
+    let mut slow_body = TcpStream::connect(served.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    slow_body
+        .write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n")
+        .await
+        .unwrap();
+    let dripper =
+        tokio::spawn(async move { drip(&mut slow_body, b" ", Duration::from_millis(200)).await });
+    // Accepted and in flight before the stop begins.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = nix::unistd::Pid::from_raw(served.child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "the first signal waits for the request"
+    );
+    let started = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
+        .await
+        .expect("the second signal stops at once")
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        !dir.0.join("pgdata/postmaster.pid").exists(),
+        "PostgreSQL was stopped too"
+    );
+    dripper.abort();
 }
