@@ -82,6 +82,14 @@ pub struct ServeSettings {
 
     #[command(flatten)]
     #[allow(missing_docs)]
+    pub reads: ReadSettings,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ws: WsSettings,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
     pub connections: Connections,
 }
 
@@ -118,6 +126,94 @@ impl Connections {
     /// How long a client may take to send a request's headers, or its body.
     pub fn read_timeout(&self) -> Duration {
         Duration::from_secs(self.read_timeout_seconds)
+    }
+}
+
+/// Where reads go: shared pipelined connections, read replicas.
+#[derive(Debug, Clone, Args)]
+pub struct ReadSettings {
+    /// Connections per database node that every read shares (statements of many requests
+    /// are pipelined on them); the primary's come out of the pool (at most half of it).
+    #[arg(long, env = "STOCKROOM_SHARED_CONNECTIONS", default_value_t = 2)]
+    pub shared_connections: usize,
+
+    /// Read replicas (comma-separated PostgreSQL URLs): query documents read from them.
+    #[arg(
+        long,
+        env = "STOCKROOM_READ_DATABASE_URLS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub read_database_urls: Vec<String>,
+
+    /// A replica that has not replayed what the primary wrote this long ago (ms) is skipped
+    /// until it catches up.
+    #[arg(long, env = "STOCKROOM_MAX_REPLICA_LAG_MS", default_value_t = 1000)]
+    pub max_replica_lag_ms: u64,
+}
+
+impl Default for ReadSettings {
+    fn default() -> Self {
+        Self {
+            shared_connections: 2,
+            read_database_urls: Vec::new(),
+            max_replica_lag_ms: 1000,
+        }
+    }
+}
+
+impl ReadSettings {
+    /// How far a replica may lag before it is skipped.
+    pub fn max_replica_lag(&self) -> Duration {
+        Duration::from_millis(self.max_replica_lag_ms)
+    }
+
+    /// Shared connections of the primary for a pool of `pool_size`: at least one, at most
+    /// half the pool (the rest is for transactions).
+    pub fn primary_shared(&self, pool_size: usize) -> usize {
+        self.shared_connections.min(pool_size / 2).max(1)
+    }
+}
+
+/// Limits and timers of WebSocket (graphql-transport-ws) connections.
+#[derive(Debug, Clone, Args)]
+pub struct WsSettings {
+    /// How often the token of a connection with running subscriptions is checked again (ms);
+    /// a revoked or deleted token closes the connection with 4403.
+    #[arg(long, env = "STOCKROOM_WS_TOKEN_RECHECK_MS", default_value_t = 60_000)]
+    pub token_recheck_ms: u64,
+
+    /// Most operations (subscriptions) running at once on one connection.
+    #[arg(
+        long,
+        env = "STOCKROOM_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Most WebSocket connections open at once; beyond it an upgrade is answered 503.
+    #[arg(long, env = "STOCKROOM_MAX_WS_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// How often the server pings every connection (WebSocket ping frames; ms).
+    #[arg(long, env = "STOCKROOM_WS_PING_INTERVAL_MS", default_value_t = 15_000)]
+    pub ping_interval_ms: u64,
+
+    /// A connection from which nothing (no message, no pong) arrived for this long is closed
+    /// with 4408 (ms).
+    #[arg(long, env = "STOCKROOM_WS_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            token_recheck_ms: 60_000,
+            max_subscriptions_per_connection: 100,
+            max_connections: 10_000,
+            ping_interval_ms: 15_000,
+            idle_timeout_ms: 60_000,
+        }
     }
 }
 
@@ -219,6 +315,8 @@ impl Default for ServeSettings {
             cors_origins: Vec::new(),
             dev_mode: false,
             limits: Limits::default(),
+            reads: ReadSettings::default(),
+            ws: WsSettings::default(),
             connections: Connections::default(),
         }
     }

@@ -1,11 +1,8 @@
-//! The kinds of ledger rows, as stored in `inventory_transactions.type` and as GraphQL's
-//! `TransactionType` (one enum for both, so the names cannot drift apart).
-
-use async_graphql::Enum;
+//! The kinds of ledger rows, as stored in `inventory_transactions.type` (GraphQL shows them
+//! as `TransactionType`, see `graphql/types/enums.rs`).
 
 /// Kinds of ledger rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransactionType {
     /// Goods received.
     Inbound,
@@ -32,7 +29,7 @@ impl TransactionType {
     }
 
     /// Parses a stored name.
-    pub fn from_db(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         [
             Self::Inbound,
             Self::Outbound,

@@ -51,6 +51,9 @@ pub struct StartOptions {
     pub fsync: bool,
     /// Largest number of connections the server accepts.
     pub max_connections: u32,
+    /// Feed streaming replicas (`wal_level=replica`, WAL senders); off, the cluster writes
+    /// the minimal WAL of a single private node.
+    pub replication: bool,
 }
 
 impl Default for StartOptions {
@@ -59,6 +62,7 @@ impl Default for StartOptions {
             port: 5432,
             fsync: true,
             max_connections: 100,
+            replication: false,
         }
     }
 }
@@ -246,6 +250,25 @@ impl EmbeddedPostgres {
         .map(|_| ())
     }
 
+    /// Copies the running cluster (started with `replication`) into `root` as a streaming
+    /// replica of it (`pg_basebackup -R`: the copy follows this server once started with
+    /// [`start`](Self::start) on `root`). The initdb defaults let local connections
+    /// replicate.
+    pub fn base_backup(&self, root: &Path) -> Result<()> {
+        let data_dir = open_data_dir(root, &self.server, &self.me)?;
+        let pgdata = data_dir.join("pgdata");
+        safe_fs::ensure_dir(&pgdata, 0o700, self.server.owner())
+            .map_err(self.fs_err("creating", &pgdata))?;
+        let mut backup = self.command("pg_basebackup");
+        backup
+            .arg("-D")
+            .arg(&pgdata)
+            .args(["-R", "-X", "stream", "-c", "fast", "-U", "postgres", "-h"])
+            .arg(&self.socket_dir)
+            .args(["-p", &self.port.to_string()]);
+        self.run("pg_basebackup", &mut backup).map(|_| ())
+    }
+
     /// Starts the server again after [`stop`](Self::stop) (for tests of outages).
     pub fn restart(&self, options: &StartOptions) -> Result<()> {
         self.pg_ctl_start(options)
@@ -380,9 +403,14 @@ impl EmbeddedPostgres {
         // A private single-node cluster: no replicas to feed, so WAL only what crash recovery
         // needs (tables created or truncated in a transaction, and new indexes, are synced at
         // commit instead of logged: a bulk import writes half as much).
+        let wal = if options.replication {
+            "-c wal_level=replica -c max_wal_senders=10 -c hot_standby=on"
+        } else {
+            "-c wal_level=minimal -c max_wal_senders=0"
+        };
         let mut server_options = format!(
             "-c listen_addresses='' -c unix_socket_directories={} -p {} -c max_connections={} \
-             -c wal_level=minimal -c max_wal_senders=0",
+             {wal}",
             shell_quote(&self.socket_dir),
             self.port,
             options.max_connections

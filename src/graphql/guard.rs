@@ -26,7 +26,10 @@ use sha2::{Digest, Sha256};
 use crate::{
     auth::{Credentials, Viewer},
     config::Limits,
-    db::DbPool,
+    db::{
+        DbPool,
+        reads::{Lsn, ReadSource, Reads},
+    },
     error::{AppError, code},
     graphql::{
         limits::{self, SchemaShape},
@@ -59,6 +62,9 @@ pub struct Arrival<'a> {
     pub caller: Caller<'a>,
     /// Sent with HTTP GET (only queries may run).
     pub get: bool,
+    /// The consistency token the client sent back (`stockroom-consistency`): a query is
+    /// then served only by a node that has replayed that far.
+    pub consistency: Option<Lsn>,
 }
 
 /// The checks before execution and the two schemas, shared by every request.
@@ -69,10 +75,19 @@ struct Shared {
     schema: StockroomSchema,
     refusing: StockroomSchema,
     pool: DbPool,
+    reads: Reads,
     shape: SchemaShape,
     limits: Limits,
     public_read: bool,
     persisted: Mutex<lru::LruCache<String, String>>,
+}
+
+/// How an operation over a WebSocket is answered.
+pub enum Execution {
+    /// One response (a query, a mutation, or any refusal).
+    Once(Box<Response>),
+    /// A subscription's responses, one per event, coded like [`Gate::run`]'s.
+    Stream(BoxStream<'static, Response>),
 }
 
 /// What the checks decided about one operation.
@@ -121,6 +136,7 @@ impl Gate {
         schema: StockroomSchema,
         refusing: StockroomSchema,
         pool: DbPool,
+        reads: Reads,
         shape: SchemaShape,
         limits: &Limits,
         public_read: bool,
@@ -131,6 +147,7 @@ impl Gate {
             schema,
             refusing,
             pool,
+            reads,
             limits: limits.clone(),
             public_read,
             persisted: Mutex::new(lru::LruCache::new(cap)),
@@ -155,6 +172,46 @@ impl Gate {
         arrival: Arrival<'_>,
     ) -> (Response, Option<OperationType>) {
         let (admission, ty) = self.admit(request, arrival).await;
+        (self.respond(admission, ty, arrival.consistency).await, ty)
+    }
+
+    /// Checks and runs one operation that came over a WebSocket: a subscription that passed
+    /// the checks becomes a stream of responses (one per event); anything else — a query, a
+    /// mutation, a refusal — is answered once, exactly as [`Gate::run`] answers it.
+    pub async fn run_socket(
+        &self,
+        request: Request,
+        arrival: Arrival<'_>,
+    ) -> (Execution, Option<OperationType>) {
+        let (admission, ty) = self.admit(request, arrival).await;
+        match admission {
+            Admission::Run(request, viewer) if ty == Some(OperationType::Subscription) => {
+                let limits = self.0.limits.clone();
+                let stream = self
+                    .0
+                    .schema
+                    .execute_stream(self.with_loaders(request, viewer, ty, self.0.reads.primary()))
+                    .map(move |response| code_request_errors(response, &limits))
+                    .boxed();
+                (Execution::Stream(stream), ty)
+            }
+            admission => (
+                Execution::Once(Box::new(
+                    self.respond(admission, ty, arrival.consistency).await,
+                )),
+                ty,
+            ),
+        }
+    }
+
+    /// Runs (or refuses) an admitted operation once, with its request errors coded; a query
+    /// reads from a node that has replayed `consistency`.
+    async fn respond(
+        &self,
+        admission: Admission,
+        ty: Option<OperationType>,
+        consistency: Option<Lsn>,
+    ) -> Response {
         let response = match admission {
             Admission::Run(request, viewer) if ty == Some(OperationType::Query) => {
                 // A query is safe to run again: once, when it failed on a pooled connection
@@ -165,84 +222,91 @@ impl Gate {
                     request.operation_name.clone(),
                 );
                 let lost = crate::error::connections_lost();
-                let response = self.execute(request, viewer.clone(), ty).await;
+                let source = self.0.reads.route(consistency).await;
+                crate::http::metrics::record_read(source.node_name());
+                let response = self
+                    .execute(request, viewer.clone(), ty, source.clone())
+                    .await;
                 if crate::error::connections_lost() != lost
                     && response
                         .errors
                         .iter()
-                        .any(|e| is_code(e, code::SERVICE_UNAVAILABLE))
+                        .any(|e| code_of(e) == Some(code::SERVICE_UNAVAILABLE))
                 {
                     crate::db::pool::forget_idle(&self.0.pool);
+                    self.0.reads.forget();
                     let (query, variables, operation_name) = again;
                     let mut request = Request::new(query).variables(variables);
                     if let Some(name) = operation_name {
                         request = request.operation_name(name);
                     }
-                    self.execute(request, viewer, ty).await
+                    self.execute(request, viewer, ty, source).await
                 } else {
                     response
                 }
             }
-            Admission::Run(request, viewer) => self.execute(request, viewer, ty).await,
+            Admission::Run(request, viewer) => {
+                let source = self.0.reads.primary();
+                crate::http::metrics::record_read(source.node_name());
+                let response = self.execute(request, viewer, ty, source).await;
+                if ty == Some(OperationType::Mutation) {
+                    self.with_consistency(response).await
+                } else {
+                    response
+                }
+            }
             Admission::Refuse(request, err) => {
                 Box::pin(self.0.refusing.execute(request.data(Refusal(err)))).await
             }
             Admission::Reject(err) => Response::from_errors(vec![err]),
         };
-        (code_request_errors(response, &self.0.limits), ty)
+        code_request_errors(response, &self.0.limits)
     }
 
-    /// Executes an admitted operation.
+    /// Executes an admitted operation, reading from `source`.
     async fn execute(
         &self,
         request: Request,
         viewer: Viewer,
         ty: Option<OperationType>,
+        source: ReadSource,
     ) -> Response {
         Box::pin(
             self.0
                 .schema
-                .execute(self.with_loaders(request, viewer, ty)),
+                .execute(self.with_loaders(request, viewer, ty, source)),
         )
         .await
     }
 
-    /// Checks one operation and runs it as a stream of responses (a subscription's events;
-    /// one response for a query or mutation).
-    pub async fn run_stream(
-        &self,
-        request: Request,
-        arrival: Arrival<'_>,
-    ) -> BoxStream<'static, Response> {
-        let (admission, ty) = self.admit(request, arrival).await;
-        let limits = self.0.limits.clone();
-        let stream = match admission {
-            Admission::Run(request, viewer) => self
-                .0
-                .schema
-                .execute_stream(self.with_loaders(request, viewer, ty))
-                .boxed(),
-            Admission::Refuse(request, err) => self
-                .0
-                .refusing
-                .execute_stream(request.data(Refusal(err)))
-                .boxed(),
-            Admission::Reject(err) => {
-                futures::stream::once(async move { Response::from_errors(vec![err]) }).boxed()
+    /// A mutation's response with `extensions.consistency`: the primary's WAL position after
+    /// it committed (a query sending it back in `stockroom-consistency` reads what it wrote).
+    async fn with_consistency(&self, mut response: Response) -> Response {
+        match self.0.reads.primary_position().await {
+            Ok(lsn) => {
+                response.extensions.insert(
+                    "consistency".into(),
+                    async_graphql::Value::from(lsn.to_string()),
+                );
             }
-        };
-        stream
-            .map(move |response| code_request_errors(response, &limits))
-            .boxed()
+            Err(err) => tracing::warn!(error = ?err, "no consistency token for a mutation"),
+        }
+        response
     }
 
-    /// The request with its caller and loaders (cached for the request only for a query:
-    /// a mutation must see what the previous mutation of its document wrote, and a
-    /// subscription lives long).
-    fn with_loaders(&self, request: Request, viewer: Viewer, ty: Option<OperationType>) -> Request {
-        let loaders = loaders::for_request(self.0.pool.clone());
+    /// The request with its caller, where it reads and its loaders (cached for the request
+    /// only for a query: a mutation must see what the previous mutation of its document
+    /// wrote, and a subscription lives long).
+    fn with_loaders(
+        &self,
+        request: Request,
+        viewer: Viewer,
+        ty: Option<OperationType>,
+        source: ReadSource,
+    ) -> Request {
+        let loaders = loaders::for_request(source.clone());
         loaders.enable_all_cache(ty == Some(OperationType::Query));
-        request.data(viewer).data(loaders)
+        request.data(viewer).data(loaders).data(source)
     }
 
     /// Everything before execution, in the order clients see refusals in.
@@ -301,7 +365,7 @@ impl Gate {
         }
         let viewer = match arrival.caller {
             Caller::Socket(viewer) => viewer.clone(),
-            Caller::Http(credentials) => match credentials.viewer(&self.0.pool).await {
+            Caller::Http(credentials) => match credentials.viewer(&self.0.reads.primary()).await {
                 Ok(viewer) => viewer,
                 Err(err) => return (Admission::Refuse(request, from_app(err)), ty),
             },
@@ -336,19 +400,12 @@ pub fn from_app(err: AppError) -> ServerError {
     server
 }
 
-/// Whether an error carries this code.
-fn is_code(err: &ServerError, code: &str) -> bool {
-    err.extensions
-        .as_ref()
-        .and_then(|e| e.get("code"))
-        .is_some_and(|c| *c == async_graphql::Value::from(code))
-}
-
-/// Whether an error already carries a code.
-pub fn has_code(err: &ServerError) -> bool {
-    err.extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some())
+/// The code an error carries, if any.
+pub fn code_of(err: &ServerError) -> Option<&str> {
+    match err.extensions.as_ref()?.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        _ => None,
+    }
 }
 
 fn set_code(err: &mut ServerError, code: &str, limit: Option<usize>) {
@@ -414,7 +471,7 @@ fn code_request_errors(mut response: Response, limits: &Limits) -> Response {
 }
 
 fn code_request_error(err: &mut ServerError, limits: &Limits) {
-    if has_code(err) {
+    if code_of(err).is_some() {
         return;
     }
     if err.message.contains("recursion depth") || err.message.contains("nested too deep") {

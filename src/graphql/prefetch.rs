@@ -58,7 +58,7 @@ pub async fn products(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&
                 return;
             };
             let stock_rows: Vec<&stock::Stock> = found.values().flatten().collect();
-            stocks_without_products(ctx, &stock_selections, &stock_rows).await;
+            stores_of(ctx, &stock_selections, &stock_rows).await;
         }
     };
     futures::join!(categories, stocks);
@@ -71,7 +71,7 @@ pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&st
     if !loaders.caching() || rows.is_empty() {
         return;
     }
-    let stores = stocks_without_products(ctx, selections, rows);
+    let stores = stores_of(ctx, selections, rows);
     let products = async {
         if let Some(product_selections) = under(selections, "product") {
             let Ok(found) = loaders
@@ -91,11 +91,7 @@ pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&st
 }
 
 /// The stores of stock rows, when selected.
-async fn stocks_without_products(
-    ctx: &Context<'_>,
-    selections: &[Lookahead<'_>],
-    rows: &[&stock::Stock],
-) {
+async fn stores_of(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&stock::Stock]) {
     if under(selections, "store").is_some() {
         let _ = loaders(ctx)
             .load_many(rows.iter().map(|s| StoreKey(s.store_id)))

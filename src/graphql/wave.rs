@@ -65,10 +65,34 @@ struct Batch<K, V> {
     dispatched: std::sync::atomic::AtomicBool,
 }
 
+impl<L> Clone for WaveLoader<L> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl<L> WaveLoader<L>
 where
     L: Send + Sync + 'static,
 {
+    /// Forgets every cached value (a subscription between two events: nothing it cached for
+    /// one event is served to the next). Call it only when no load of the request is pending.
+    pub fn forget(&self) {
+        self.inner.lock_queues().clear();
+    }
+
+    /// Caches values loaded elsewhere (the rows a live event brought along), as if loaded.
+    pub fn feed<K>(&self, values: impl IntoIterator<Item = (K, L::Value)>)
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K, Error = async_graphql::Error>,
+    {
+        let mut queues = self.inner.lock_queues();
+        queue_of::<K, L::Value>(&mut queues).cache.extend(values);
+    }
+
     /// A loader over `loader`'s batch functions, its cache off.
     pub fn new(loader: L) -> Self {
         Self {
@@ -306,13 +330,11 @@ where
         // Close the batch: later keys open the next one.
         {
             let mut queues = self.inner.lock_queues();
-            if let Some(queue) = queues
-                .get_mut(&TypeId::of::<K>())
-                .and_then(|q| q.downcast_mut::<Queue<K, L::Value>>())
-                && queue
-                    .open
-                    .as_ref()
-                    .is_some_and(|open| Arc::ptr_eq(open, &self.batch))
+            let queue = queue_of::<K, L::Value>(&mut queues);
+            if queue
+                .open
+                .as_ref()
+                .is_some_and(|open| Arc::ptr_eq(open, &self.batch))
             {
                 queue.open = None;
             }
@@ -329,14 +351,9 @@ where
                 && inner.cache.load(std::sync::atomic::Ordering::Relaxed)
             {
                 let mut queues = inner.lock_queues();
-                if let Some(queue) = queues
-                    .get_mut(&TypeId::of::<K>())
-                    .and_then(|q| q.downcast_mut::<Queue<K, L::Value>>())
-                {
-                    queue
-                        .cache
-                        .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-                }
+                queue_of::<K, L::Value>(&mut queues)
+                    .cache
+                    .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
             }
             let _ = batch.result.set(result);
             batch.done.notify_waiters();

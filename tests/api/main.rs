@@ -5,7 +5,9 @@
 mod auth_access;
 mod auth_cli;
 mod auth_roles;
+mod browser;
 mod contract;
+mod delay_proxy;
 mod embedded_root;
 mod foundation;
 mod helpers;
@@ -29,4 +31,7 @@ mod read_fixture;
 mod read_pagination;
 mod read_query_count;
 mod read_values;
+mod reads_replicas;
+mod reads_shared;
 mod subscriptions;
+mod ws_rules;
