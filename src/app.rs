@@ -1,10 +1,16 @@
 //! Builds the service (pool, schema, router) and runs it: on a listener for tests, or as
-//! `stockroom serve` with the embedded PostgreSQL, first-run seeding and graceful shutdown.
+//! `stockroom serve` with the embedded PostgreSQL, first-run seeding and graceful shutdown
+//! (see `shutdown` for what a stop waits for).
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     config::{DbSettings, EMBEDDED_DATABASE, ServeSettings},
@@ -12,6 +18,7 @@ use crate::{
     embedded_pg::{EmbeddedPostgres, StartOptions},
     graphql::{guard::Gate, schema},
     http, seed,
+    shutdown::{Drain, Signals},
 };
 
 /// What every request handler shares.
@@ -29,6 +36,8 @@ pub struct AppState {
     pub latest_migration: String,
     /// The WebSocket connection slots.
     pub sockets: http::ws::Sockets,
+    /// Begun when the service stops: WebSocket sessions wind up.
+    pub drain: Drain,
 }
 
 impl AppState {
@@ -42,6 +51,7 @@ impl AppState {
             sockets: http::ws::Sockets::new(settings.ws.max_connections),
             settings: Arc::new(settings),
             latest_migration: migrations::latest_version(),
+            drain: Drain::default(),
         }
     }
 }
@@ -72,16 +82,88 @@ fn build_reads(pool: &DbPool, settings: &ServeSettings) -> Reads {
     router
 }
 
-/// Serves the router on `listener` until `shutdown` completes, then drains open requests.
+/// Serves the router on `listener` until `shutdown` completes, then drains open requests and
+/// WebSockets within the grace period.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_until(listener, state, shutdown, std::future::pending()).await
 }
+
+/// Serves the router on `listener` until `stop` completes; then stops accepting, lets HTTP
+/// requests and WebSocket operations in flight finish (`STOCKROOM_SHUTDOWN_GRACE_SECONDS`
+/// at most, or until `now` completes) and closes what is left.
+///
+/// HTTP/1 connections driven by hyper directly (rather than `axum::serve`) for the header
+/// read deadline, which also closes idle keep-alive connections, and for graceful shutdown
+/// of each connection: an idle one closes at once, a busy one after its response.
+pub async fn serve_until(
+    listener: TcpListener,
+    state: AppState,
+    stop: impl Future<Output = ()> + Send,
+    now: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    let drain = state.drain.clone();
+    let grace = state.settings.connections.shutdown_grace();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.settings.connections.read_timeout());
+    let service = TowerToHyperService::new(http::router(state));
+    let stopping = CancellationToken::new();
+    // Dropping the set (when this returns) aborts the connections still open.
+    let mut connections = JoinSet::new();
+    tokio::pin!(stop, now);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::error!(error = %err, "accepting a connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            () = &mut stop => break,
+            () = &mut now => return Ok(()),
+        };
+        let conn = http1
+            .serve_connection(TokioIo::new(stream), service.clone())
+            .with_upgrades();
+        let stopping = stopping.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                () = stopping.cancelled() => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    stopping.cancel();
+    drain.begin();
+    let finished = async {
+        while connections.join_next().await.is_some() {}
+        drain.sessions_closed().await;
+    };
+    tokio::select! {
+        () = finished => tracing::info!("every request and WebSocket operation in flight finished"),
+        () = tokio::time::sleep(grace) => tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "the grace period is over: closing the connections still open"
+        ),
+        () = &mut now => {},
+    }
+    Ok(())
+}
+
+/// How long to wait after a failed accept (such as no file descriptor left).
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Binds the listen address, with a message that says what to do when it is taken.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -92,10 +174,10 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// `stockroom serve`: the whole life of the service.
 pub async fn run_serve(db: DbSettings, settings: ServeSettings) -> anyhow::Result<()> {
-    let shutdown = shutdown_signal();
+    let signals = Signals::install();
     let listener = bind(settings.listen).await?;
     let (url, embedded) = database(&db).await?;
-    let result = run_on(&url, &db, settings, listener, embedded.is_some(), shutdown).await;
+    let result = run_on(&url, &db, settings, listener, embedded.is_some(), signals).await;
     if let Some(pg) = embedded {
         tracing::info!("stopping the embedded PostgreSQL");
         if let Err(err) = tokio::task::spawn_blocking(move || pg.stop()).await? {
@@ -111,7 +193,7 @@ async fn run_on(
     settings: ServeSettings,
     listener: TcpListener,
     embedded: bool,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    signals: Signals,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     anyhow::ensure!(
@@ -147,7 +229,13 @@ async fn run_on(
     println!("stockroom is listening on http://{addr}");
     println!("GraphiQL: http://{addr}/graphiql");
     let state = AppState::new(pool, settings);
-    serve(listener, state, shutdown).await?;
+    serve_until(
+        listener,
+        state,
+        signals.graceful.cancelled_owned(),
+        signals.immediate.cancelled_owned(),
+    )
+    .await?;
     tracing::info!("HTTP server stopped");
     Ok(())
 }
@@ -164,28 +252,4 @@ async fn database(db: &DbSettings) -> anyhow::Result<(String, Option<EmbeddedPos
         return Err(err.into());
     }
     Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
-}
-
-/// A future that resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when
-/// this is called, not when the future is first polled, so a signal that arrives during
-/// start-up is not lost (nor does it kill the process before PostgreSQL is stopped).
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{SignalKind, signal};
-    let interrupt = signal(SignalKind::interrupt());
-    let terminate = signal(SignalKind::terminate());
-    async move {
-        let wait = |sig: std::io::Result<tokio::signal::unix::Signal>| async move {
-            match sig {
-                Ok(mut sig) => {
-                    sig.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            () = wait(interrupt) => {},
-            () = wait(terminate) => {},
-        }
-        tracing::info!("shutting down");
-    }
 }

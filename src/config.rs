@@ -92,6 +92,46 @@ pub struct ServeSettings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub ws: WsSettings,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub connections: Connections,
+}
+
+/// How long clients may take to send a request, and how the service stops (src/shutdown.rs).
+#[derive(Debug, Clone, Args)]
+pub struct Connections {
+    /// How long a stop (SIGTERM, Ctrl-C) waits for HTTP requests and WebSocket operations in
+    /// flight before closing what is left (seconds).
+    #[arg(long, env = "STOCKROOM_SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+
+    /// Longest time a client may take to send a request's headers, and again its body; also
+    /// how long an idle keep-alive connection stays open (seconds).
+    #[arg(long, env = "STOCKROOM_READ_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_timeout_seconds: u64,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            shutdown_grace_seconds: 30,
+            read_timeout_seconds: 10,
+        }
+    }
+}
+
+impl Connections {
+    /// How long a stop waits for work in flight.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_seconds)
+    }
+
+    /// How long a client may take to send a request's headers, or its body.
+    pub fn read_timeout(&self) -> Duration {
+        Duration::from_secs(self.read_timeout_seconds)
+    }
 }
 
 /// Where reads go: shared pipelined connections, read replicas.
@@ -283,6 +323,7 @@ impl Default for ServeSettings {
             limits: Limits::default(),
             reads: ReadSettings::default(),
             ws: WsSettings::default(),
+            connections: Connections::default(),
         }
     }
 }

@@ -15,4 +15,5 @@ pub mod http; // routes: GraphQL, GraphiQL, health, SDL
 pub mod import; // `stockroom import DIR`: bulk CSV import (COPY, set-based checks)
 pub mod live; // live stock events across instances (LISTEN/NOTIFY)
 pub mod seed; // the demo catalogue of a first run
+pub mod shutdown; // signals, and how open WebSockets wind up when the service stops
 pub mod telemetry; // logs, and traces over OTLP when an endpoint is set

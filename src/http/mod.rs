@@ -3,6 +3,7 @@
 
 pub mod bundled;
 pub mod console;
+pub mod deadline;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -28,6 +29,7 @@ const CORS_MAX_AGE_SECONDS: u64 = 600;
 /// The service's router.
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.settings.cors_origins);
+    let read_timeout = state.settings.connections.read_timeout();
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
@@ -40,6 +42,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/schema.graphql", get(graphql::sdl))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            read_timeout,
+            deadline::read_body_within,
+        ))
         // A panic anywhere answers 500 and leaves the server running.
         .layer(CatchPanicLayer::new());
     match cors {

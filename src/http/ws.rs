@@ -57,6 +57,7 @@ use crate::{
         metrics,
         operation::{self, Finished, ResultBody, SocketRun},
     },
+    shutdown,
 };
 
 /// The sub-protocol spoken.
@@ -355,9 +356,21 @@ async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<Str
     let mut heard = Instant::now();
     let idle_deadline = tokio::time::sleep(idle);
     tokio::pin!(idle_deadline);
+    // When the service stops: no new operations, those running finish, then close 1001.
+    let _held = session.state.drain.hold();
+    let wind_up = session.state.drain.begun();
+    tokio::pin!(wind_up);
+    let mut draining = false;
 
     let ending = loop {
+        if draining && session.operations.0.is_empty() {
+            break (shutdown::GOING_AWAY, "Server shutting down".into());
+        }
         let step = tokio::select! {
+            () = &mut wind_up, if !draining => {
+                draining = true;
+                Step::Nothing
+            }
             incoming = socket.recv() => {
                 heard = Instant::now();
                 match incoming {
@@ -474,6 +487,9 @@ impl Session {
     }
 
     async fn subscribe(&mut self, id: String, request: Request) -> Step {
+        if self.state.drain.is_begun() {
+            return Step::Reply(text(&shutdown::refusal(&id)));
+        }
         if self.operations.0.contains_key(&id) {
             return Step::Close(
                 close_code::DUPLICATE_ID,
@@ -564,7 +580,9 @@ async fn run(
                     return;
                 }
             }
-            SocketRun::Stream(mut stream) => {
+            SocketRun::Stream(stream) => {
+                // A subscription ends when the service stops.
+                let mut stream = state.drain.wind_up(stream, true);
                 while let Some(finished) = stream.next().await {
                     let text = next_text(&id, &finished);
                     let next = Outgoing::Next {

@@ -413,7 +413,6 @@ impl Served {
     /// Starts `serve` with these environment variables (`None` removes one) and waits until
     /// it prints its address; stdout keeps being drained so the child never blocks.
     pub async fn start(envs: &[(&str, Option<&str>)]) -> Self {
-        use tokio::io::{AsyncBufReadExt, BufReader};
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .stdout(std::process::Stdio::piped())
@@ -425,6 +424,12 @@ impl Served {
                 None => cmd.env_remove(key),
             };
         }
+        Self::from_command(cmd).await
+    }
+
+    /// Runs `cmd` (a `serve` with its stdout piped) and waits until it prints its address.
+    pub async fn from_command(mut cmd: tokio::process::Command) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut token = None;

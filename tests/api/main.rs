@@ -8,6 +8,7 @@ mod auth_roles;
 mod browser;
 mod contract;
 mod delay_proxy;
+mod embedded_root;
 mod fleet;
 mod foundation;
 mod helpers;
