@@ -228,6 +228,7 @@ async fn run_on(
     }
     println!("stockroom is listening on http://{addr}");
     println!("GraphiQL: http://{addr}/graphiql");
+    println!("Console:  http://{addr}/console");
     let state = AppState::new(pool, settings);
     serve_until(
         listener,

@@ -121,10 +121,15 @@ pub async fn run_socket(
     request_id: String,
 ) -> SocketRun {
     let started = Instant::now();
+    // A root span (a socket carries no `traceparent`); `Span::none()` unless traces are on.
+    let span = crate::telemetry::operation_span(&axum::http::HeaderMap::new());
     let movements = MovementWatch::default();
     let request = request.data(movements.clone());
     let ((execution, ty), panicked) = guarded(
-        state.gate.run_socket(request, arrival),
+        state
+            .gate
+            .run_socket(request, arrival)
+            .instrument(span.clone()),
         state.settings.limits.request_timeout_ms,
         &movements,
         |response| (Execution::Once(Box::new(response)), None),
@@ -134,6 +139,11 @@ pub async fn run_socket(
         Execution::Once(response) => {
             let finished = finish(*response, ty, panicked, &request_id);
             record(&finished, started);
+            crate::telemetry::record_operation(
+                &span,
+                operation_label(finished.operation_type),
+                &finished.code,
+            );
             SocketRun::Once(Box::new(finished))
         }
         Execution::Stream(stream) => {
@@ -142,6 +152,7 @@ pub async fn run_socket(
                 started,
                 code: None,
                 operation_type: ty,
+                span,
             };
             let stream = AssertUnwindSafe(stream)
                 .catch_unwind()
@@ -164,20 +175,21 @@ pub async fn run_socket(
 }
 
 /// The metrics of one subscription, recorded when it ends (or is completed, or its
-/// connection closes): its lifetime and its first error's code.
+/// connection closes): its lifetime and its first error's code, in the metrics and on its
+/// span.
 struct Tally {
     started: Instant,
     code: Option<String>,
     operation_type: Option<OperationType>,
+    span: tracing::Span,
 }
 
 impl Drop for Tally {
     fn drop(&mut self) {
-        metrics::record(
-            operation_label(self.operation_type),
-            self.code.as_deref().unwrap_or("OK"),
-            self.started.elapsed().as_secs_f64(),
-        );
+        let label = operation_label(self.operation_type);
+        let code = self.code.as_deref().unwrap_or("OK");
+        metrics::record(label, code, self.started.elapsed().as_secs_f64());
+        crate::telemetry::record_operation(&self.span, label, code);
     }
 }
 
