@@ -27,6 +27,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the service (starts a private PostgreSQL unless DATABASE_URL is set).
     Serve(ServeSettings),
