@@ -13,9 +13,8 @@ use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    config::{DbSettings, EMBEDDED_DATABASE, ServeSettings},
+    config::{DbSettings, ServeSettings},
     db::{self, DbPool, migrations, reads::Reads},
-    embedded_pg::{EmbeddedPostgres, StartOptions},
     graphql::{guard::Gate, schema},
     http, seed,
     shutdown::{Drain, Signals},
@@ -176,7 +175,7 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 pub async fn run_serve(db: DbSettings, settings: ServeSettings) -> anyhow::Result<()> {
     let signals = Signals::install();
     let listener = bind(settings.listen).await?;
-    let (url, embedded) = database(&db).await?;
+    let crate::db::target::Target { url, embedded } = crate::db::target::open(&db).await?;
     let result = run_on(&url, &db, settings, listener, embedded.is_some(), signals).await;
     if let Some(pg) = embedded {
         tracing::info!("stopping the embedded PostgreSQL");
@@ -239,18 +238,4 @@ async fn run_on(
     .await?;
     tracing::info!("HTTP server stopped");
     Ok(())
-}
-
-/// The database URL to use: `DATABASE_URL`, or the embedded cluster (started here).
-async fn database(db: &DbSettings) -> anyhow::Result<(String, Option<EmbeddedPostgres>)> {
-    if let Some(url) = &db.database_url {
-        return Ok((url.clone(), None));
-    }
-    tracing::info!(data_dir = %db.data_dir.display(), "starting the embedded PostgreSQL");
-    let pg = EmbeddedPostgres::start(&db.data_dir, StartOptions::default()).await?;
-    if let Err(err) = pg.ensure_database(EMBEDDED_DATABASE).await {
-        let _ = pg.stop();
-        return Err(err.into());
-    }
-    Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
 }

@@ -15,6 +15,7 @@ use crate::{
     db::{
         migrations,
         models::{store, token, user},
+        target,
     },
     domain::role::Role,
     embedded_pg::{EmbeddedPgError, EmbeddedPostgres, StartOptions},
@@ -83,16 +84,12 @@ impl Database {
                 embedded: None,
             });
         }
-        let (url, embedded) =
-            match EmbeddedPostgres::start(&db.data_dir, StartOptions::default()).await {
-                Ok(pg) => {
-                    pg.ensure_database(EMBEDDED_DATABASE).await?;
-                    (pg.url(EMBEDDED_DATABASE), Some(pg))
-                }
-                // A `serve` holds the data directory: talk to its running server.
-                Err(EmbeddedPgError::InUse(root)) => (running_server_url(&root), None),
-                Err(err) => return Err(err.into()),
-            };
+        let (url, embedded) = match target::open(db).await {
+            Ok(target) => (target.url, target.embedded),
+            // A `serve` holds the data directory: talk to its running server.
+            Err(EmbeddedPgError::InUse(root)) => (running_server_url(&root), None),
+            Err(err) => return Err(err.into()),
+        };
         migrations::run(&url)
             .await
             .context("cannot prepare the embedded database")?;

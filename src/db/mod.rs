@@ -8,5 +8,6 @@ pub mod pool;
 pub mod reads;
 #[allow(missing_docs)]
 pub mod schema;
+pub mod target;
 
 pub use pool::{DbConn, DbPool};

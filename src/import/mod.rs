@@ -22,9 +22,9 @@ use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::{
-    config::{DbSettings, EMBEDDED_DATABASE},
-    db::migrations,
-    embedded_pg::{EmbeddedPgError, EmbeddedPostgres, StartOptions},
+    config::DbSettings,
+    db::{migrations, target},
+    embedded_pg::EmbeddedPgError,
 };
 
 /// One reason the import is refused, pointing at the file, line and column to fix.
@@ -223,23 +223,14 @@ pub async fn import_dir(url: &str, dir: &Path) -> Result<Summary, ImportError> {
 
 /// `stockroom import DIR` on `DATABASE_URL` or the embedded cluster of the data directory.
 pub async fn cli(db: &DbSettings, dir: &Path) -> anyhow::Result<()> {
-    let (url, embedded) = match &db.database_url {
-        Some(url) => (url.clone(), None),
-        None => match EmbeddedPostgres::start(&db.data_dir, StartOptions::default()).await {
-            Ok(pg) => match pg.ensure_database(EMBEDDED_DATABASE).await {
-                Ok(()) => (pg.url(EMBEDDED_DATABASE), Some(pg)),
-                Err(err) => {
-                    let _ = pg.stop();
-                    return Err(err.into());
-                }
-            },
-            Err(EmbeddedPgError::InUse(root)) => bail!(
-                "the data directory {} is in use by a running `stockroom serve`; stop it and \
-                 run the import again, or set DATABASE_URL to import into a database directly",
-                root.display()
-            ),
-            Err(err) => return Err(err.into()),
-        },
+    let (url, embedded) = match target::open(db).await {
+        Ok(target) => (target.url, target.embedded),
+        Err(EmbeddedPgError::InUse(root)) => bail!(
+            "the data directory {} is in use by a running `stockroom serve`; stop it and \
+             run the import again, or set DATABASE_URL to import into a database directly",
+            root.display()
+        ),
+        Err(err) => return Err(err.into()),
     };
     let result = async {
         migrations::run(&url)
