@@ -77,3 +77,22 @@ impl TransactionType {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_reads_back_from_its_stored_name_and_has_the_databases_sign() {
+        for kind in TransactionType::ALL {
+            assert_eq!(TransactionType::from_db(kind.as_str()), Some(kind));
+        }
+        assert_eq!(TransactionType::from_db("inbound"), None);
+        assert!(TransactionType::Inbound.sign().admits(1));
+        assert!(!TransactionType::TransferIn.sign().admits(0));
+        assert!(TransactionType::Outbound.sign().admits(-1));
+        assert!(!TransactionType::TransferOut.sign().admits(1));
+        assert!(TransactionType::Adjustment.sign().admits(-3));
+        assert!(!TransactionType::Adjustment.sign().admits(0));
+    }
+}

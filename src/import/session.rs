@@ -213,32 +213,28 @@ pub(super) async fn drop_indexes(client: &Client, spec: &FileSpec) -> Result<Reb
     let table = spec.name;
     let mut statements = Vec::new();
     let mut drops = vec![format!("ALTER TABLE {table} DISABLE TRIGGER USER")];
-    let indexes = client
-        .query(
-            "SELECT c.relname::text, pg_get_indexdef(i.indexrelid)
-             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-             WHERE i.indrelid = $1::text::regclass AND NOT i.indisprimary AND NOT i.indisunique
-             ORDER BY 1",
-            &[&table],
-        )
-        .await?;
-    for row in &indexes {
-        let name: String = row.get(0);
-        let def: String = row.get(1);
+    let indexes = definitions(
+        client,
+        "SELECT c.relname::text, pg_get_indexdef(i.indexrelid)
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+         WHERE i.indrelid = $1::text::regclass AND NOT i.indisprimary AND NOT i.indisunique
+         ORDER BY 1",
+        table,
+    )
+    .await?;
+    for (name, def) in indexes {
         drops.push(format!("DROP INDEX \"{name}\""));
         statements.push((format!("index {name}"), def));
     }
-    let foreign_keys = client
-        .query(
-            "SELECT conname::text, pg_get_constraintdef(oid)
-             FROM pg_constraint WHERE conrelid = $1::text::regclass AND contype = 'f'
-             ORDER BY 1",
-            &[&table],
-        )
-        .await?;
-    for row in &foreign_keys {
-        let name: String = row.get(0);
-        let def: String = row.get(1);
+    let foreign_keys = definitions(
+        client,
+        "SELECT conname::text, pg_get_constraintdef(oid)
+         FROM pg_constraint WHERE conrelid = $1::text::regclass AND contype = 'f'
+         ORDER BY 1",
+        table,
+    )
+    .await?;
+    for (name, def) in foreign_keys {
         drops.push(format!("ALTER TABLE {table} DROP CONSTRAINT \"{name}\""));
         statements.push((
             format!("foreign key {name}"),
@@ -251,6 +247,16 @@ pub(super) async fn drop_indexes(client: &Client, spec: &FileSpec) -> Result<Reb
     ));
     client.batch_execute(&drops.join(";\n")).await?;
     Ok(Rebuild { statements })
+}
+
+/// The `(name, definition)` rows of a catalog query on `table` (its `$1`).
+async fn definitions(client: &Client, sql: &str, table: &str) -> Result<Vec<(String, String)>> {
+    Ok(client
+        .query(sql, &[&table])
+        .await?
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
 }
 
 /// Puts back what [`drop_indexes`] took away: sorted index builds, and one validating join
