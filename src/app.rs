@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::{DbSettings, EMBEDDED_DATABASE, ServeSettings},
-    db::{self, DbPool, migrations},
+    db::{self, DbPool, migrations, reads::Reads},
     embedded_pg::{EmbeddedPostgres, StartOptions},
     graphql::{guard::Gate, schema},
     http, seed,
@@ -21,6 +21,8 @@ pub struct AppState {
     pub gate: Gate,
     /// The database pool.
     pub pool: DbPool,
+    /// Where reads go (shared connections of the primary and the replicas).
+    pub reads: Reads,
     /// The settings the service started with.
     pub settings: Arc<ServeSettings>,
     /// Version of the newest embedded migration (for readiness).
@@ -28,15 +30,43 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state over a pool.
+    /// Builds the state over a pool (and pools of the replicas the settings name).
     pub fn new(pool: DbPool, settings: ServeSettings) -> Self {
+        let reads = build_reads(&pool, &settings);
         Self {
-            gate: schema::build(pool.clone(), &settings),
+            gate: schema::build(pool.clone(), reads.clone(), &settings),
             pool,
+            reads,
             settings: Arc::new(settings),
             latest_migration: migrations::latest_version(),
         }
     }
+}
+
+/// The read router: the primary's shared connections out of `pool`, and a small pool per
+/// replica (its shared connections only), with the same timeouts and `statement_timeout`.
+fn build_reads(pool: &DbPool, settings: &ServeSettings) -> Reads {
+    let reads = &settings.reads;
+    let shared = reads.primary_shared(pool.status().max_size);
+    let timeout = pool
+        .timeouts()
+        .wait
+        .unwrap_or(std::time::Duration::from_secs(5));
+    let replicas = reads
+        .read_database_urls
+        .iter()
+        .map(|url| url.trim())
+        .filter(|url| !url.is_empty())
+        .filter_map(|url| {
+            let url = db::pool::with_statement_timeout(url, settings.limits.request_timeout());
+            db::pool::build_with(&url, reads.shared_connections.max(1), timeout)
+                .inspect_err(|err| tracing::error!(error = %err, "a read replica URL is unusable"))
+                .ok()
+        })
+        .collect();
+    let router = Reads::new(pool.clone(), shared, replicas, reads.max_replica_lag());
+    router.spawn_monitor();
+    router
 }
 
 /// Serves the router on `listener` until `shutdown` completes, then drains open requests.
@@ -81,6 +111,10 @@ async fn run_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
+    anyhow::ensure!(
+        db.pool_size >= 2,
+        "STOCKROOM_POOL_SIZE must be at least 2: reads keep shared connections out of the pool, writes need one more"
+    );
     let applied = migrations::run(url)
         .await
         .context("cannot prepare the database (check DATABASE_URL: is it reachable, and may this user create tables?)")?;

@@ -27,10 +27,10 @@ impl Viewer {
             .user
             .as_ref()
             .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))?;
-        if user.role() < role {
+        if user.role < role {
             return Err(AppError::Forbidden(format!(
                 "this needs the {role} role; you have {}",
-                user.role()
+                user.role
             )));
         }
         Ok(user)
@@ -39,7 +39,7 @@ impl Viewer {
     /// Checks that the caller may move stock in `store_id` (STAFF with stores: only there).
     pub fn require_store(&self, store_id: i32) -> AppResult<()> {
         let user = self.require(Role::Staff)?;
-        if user.role() == Role::Staff
+        if user.role == Role::Staff
             && !self.store_ids.is_empty()
             && !self.store_ids.contains(&store_id)
         {
@@ -66,7 +66,7 @@ pub fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
 }
 
 /// Resolves an `Authorization` header value; an unknown or revoked token is UNAUTHENTICATED.
-pub async fn authenticate(conn: &mut AsyncPgConnection, header: Option<&str>) -> AppResult<Viewer> {
+pub async fn authenticate(conn: &AsyncPgConnection, header: Option<&str>) -> AppResult<Viewer> {
     let Some(header) = header else {
         return Ok(Viewer::default());
     };
@@ -109,14 +109,15 @@ impl Credentials {
     }
 
     /// The caller: anonymous without a header, else the token's user (UNAUTHENTICATED when
-    /// the token is unknown, revoked or malformed).
-    pub async fn viewer(&self, pool: &crate::db::DbPool) -> AppResult<Viewer> {
+    /// the token is unknown, revoked or malformed). Read from the primary (`primary`): a token
+    /// revoked a moment ago must not pass on a lagging replica.
+    pub async fn viewer(&self, primary: &crate::db::reads::ReadSource) -> AppResult<Viewer> {
         let Some(header) = self.header.as_deref() else {
             return Ok(Viewer::default());
         };
         self.resolved
             .get_or_try_init(|| async {
-                crate::with_conn!(pool, conn => authenticate(conn, Some(header)).await)
+                crate::with_read!(primary, conn => authenticate(conn, Some(header)).await)
             })
             .await
             .cloned()

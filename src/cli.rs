@@ -174,9 +174,7 @@ async fn run_user(conn: &mut AsyncPgConnection, command: UserCommand) -> anyhow:
             let (row, clear) = token::create(conn, created.id).await.map_err(err)?;
             println!(
                 "Created user `{}` ({}) with token id {}. The token is shown once:",
-                created.username,
-                created.role(),
-                row.id
+                created.username, created.role, row.id
             );
             println!("{clear}");
         }
@@ -191,13 +189,7 @@ async fn run_user(conn: &mut AsyncPgConnection, command: UserCommand) -> anyhow:
                 } else {
                     codes.join(",")
                 };
-                println!(
-                    "{}\t{}\t{}\t{}",
-                    u.username,
-                    u.role(),
-                    u.display_name,
-                    scope
-                );
+                println!("{}\t{}\t{}\t{}", u.username, u.role, u.display_name, scope);
             }
         }
     }

@@ -79,6 +79,56 @@ pub struct ServeSettings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: Limits,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub reads: ReadSettings,
+}
+
+/// Where reads go: shared pipelined connections, read replicas.
+#[derive(Debug, Clone, Args)]
+pub struct ReadSettings {
+    /// Connections per database node that every read shares (statements of many requests
+    /// are pipelined on them); the primary's come out of the pool (at most half of it).
+    #[arg(long, env = "STOCKROOM_SHARED_CONNECTIONS", default_value_t = 2)]
+    pub shared_connections: usize,
+
+    /// Read replicas (comma-separated PostgreSQL URLs): query documents read from them.
+    #[arg(
+        long,
+        env = "STOCKROOM_READ_DATABASE_URLS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub read_database_urls: Vec<String>,
+
+    /// A replica that has not replayed what the primary wrote this long ago (ms) is skipped
+    /// until it catches up.
+    #[arg(long, env = "STOCKROOM_MAX_REPLICA_LAG_MS", default_value_t = 1000)]
+    pub max_replica_lag_ms: u64,
+}
+
+impl Default for ReadSettings {
+    fn default() -> Self {
+        Self {
+            shared_connections: 2,
+            read_database_urls: Vec::new(),
+            max_replica_lag_ms: 1000,
+        }
+    }
+}
+
+impl ReadSettings {
+    /// How far a replica may lag before it is skipped.
+    pub fn max_replica_lag(&self) -> Duration {
+        Duration::from_millis(self.max_replica_lag_ms)
+    }
+
+    /// Shared connections of the primary for a pool of `pool_size`: at least one, at most
+    /// half the pool (the rest is for transactions).
+    pub fn primary_shared(&self, pool_size: usize) -> usize {
+        self.shared_connections.min(pool_size / 2).max(1)
+    }
 }
 
 /// Limits on what one request may ask for.
@@ -179,6 +229,7 @@ impl Default for ServeSettings {
             cors_origins: Vec::new(),
             dev_mode: false,
             limits: Limits::default(),
+            reads: ReadSettings::default(),
         }
     }
 }

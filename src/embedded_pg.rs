@@ -77,6 +77,9 @@ pub struct StartOptions {
     pub fsync: bool,
     /// Largest number of connections the server accepts.
     pub max_connections: u32,
+    /// Feed streaming replicas (`wal_level=replica`, WAL senders); off, the cluster writes
+    /// the minimal WAL of a single private node.
+    pub replication: bool,
 }
 
 impl Default for StartOptions {
@@ -85,6 +88,7 @@ impl Default for StartOptions {
             port: 5432,
             fsync: true,
             max_connections: 100,
+            replication: false,
         }
     }
 }
@@ -212,6 +216,28 @@ impl EmbeddedPostgres {
         .map(|_| ())
     }
 
+    /// Copies the running cluster (started with `replication`) into `root` as a streaming
+    /// replica of it (`pg_basebackup -R`: the copy follows this server once started with
+    /// [`start`](Self::start) on `root`). The initdb defaults let local connections
+    /// replicate.
+    pub fn base_backup(&self, root: &Path) -> Result<()> {
+        let dir_err = |source| EmbeddedPgError::DataDir {
+            path: root.to_path_buf(),
+            source,
+        };
+        fs::create_dir_all(root).map_err(dir_err)?;
+        let root = fs::canonicalize(root).map_err(dir_err)?;
+        self.prepare_dir(&root)?;
+        let mut backup = self.command("pg_basebackup");
+        backup
+            .arg("-D")
+            .arg(root.join("pgdata"))
+            .args(["-R", "-X", "stream", "-c", "fast", "-U", "postgres", "-h"])
+            .arg(&self.socket_dir)
+            .args(["-p", &self.port.to_string()]);
+        self.run("pg_basebackup", &mut backup).map(|_| ())
+    }
+
     /// Starts the server again after [`stop`](Self::stop) (for tests of outages).
     pub fn restart(&self, options: &StartOptions) -> Result<()> {
         self.pg_ctl_start(options)
@@ -328,9 +354,14 @@ impl EmbeddedPostgres {
         // A private single-node cluster: no replicas to feed, so WAL only what crash recovery
         // needs (tables created or truncated in a transaction, and new indexes, are synced at
         // commit instead of logged: a bulk import writes half as much).
+        let wal = if options.replication {
+            "-c wal_level=replica -c max_wal_senders=10 -c hot_standby=on"
+        } else {
+            "-c wal_level=minimal -c max_wal_senders=0"
+        };
         let mut server_options = format!(
             "-c listen_addresses='' -c unix_socket_directories='{}' -p {} -c max_connections={} \
-             -c wal_level=minimal -c max_wal_senders=0",
+             {wal}",
             self.socket_dir.display(),
             self.port,
             options.max_connections

@@ -1,11 +1,8 @@
-//! The kinds of ledger rows, as stored in `inventory_transactions.type` and as GraphQL's
-//! `TransactionType` (one enum for both, so the names cannot drift apart).
-
-use async_graphql::Enum;
+//! The kinds of ledger rows, as stored in `inventory_transactions.type` (GraphQL shows them
+//! as `TransactionType`, see `graphql/types/enums.rs`).
 
 /// Kinds of ledger rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[graphql(rename_items = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TransactionType {
     /// Goods received.
     Inbound,
@@ -73,7 +70,7 @@ impl TransactionType {
     }
 
     /// Parses a stored name.
-    pub fn from_db(s: &str) -> Option<Self> {
+    pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
@@ -85,9 +82,9 @@ mod tests {
     #[test]
     fn every_type_reads_back_from_its_stored_name_and_has_the_databases_sign() {
         for kind in TransactionType::ALL {
-            assert_eq!(TransactionType::from_db(kind.as_str()), Some(kind));
+            assert_eq!(TransactionType::parse(kind.as_str()), Some(kind));
         }
-        assert_eq!(TransactionType::from_db("inbound"), None);
+        assert_eq!(TransactionType::parse("inbound"), None);
         assert!(TransactionType::Inbound.sign().admits(1));
         assert!(!TransactionType::TransferIn.sign().admits(0));
         assert!(TransactionType::Outbound.sign().admits(-1));

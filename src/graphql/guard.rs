@@ -26,7 +26,10 @@ use sha2::{Digest, Sha256};
 use crate::{
     auth::{Credentials, Viewer},
     config::Limits,
-    db::DbPool,
+    db::{
+        DbPool,
+        reads::{Lsn, ReadSource, Reads},
+    },
     error::{AppError, code},
     graphql::{
         limits::{self, SchemaShape},
@@ -59,6 +62,9 @@ pub struct Arrival<'a> {
     pub caller: Caller<'a>,
     /// Sent with HTTP GET (only queries may run).
     pub get: bool,
+    /// The consistency token the client sent back (`stockroom-consistency`): a query is
+    /// then served only by a node that has replayed that far.
+    pub consistency: Option<Lsn>,
 }
 
 /// The checks before execution and the two schemas, shared by every request.
@@ -69,6 +75,7 @@ struct Shared {
     schema: StockroomSchema,
     refusing: StockroomSchema,
     pool: DbPool,
+    reads: Reads,
     shape: SchemaShape,
     limits: Limits,
     public_read: bool,
@@ -121,6 +128,7 @@ impl Gate {
         schema: StockroomSchema,
         refusing: StockroomSchema,
         pool: DbPool,
+        reads: Reads,
         shape: SchemaShape,
         limits: &Limits,
         public_read: bool,
@@ -131,6 +139,7 @@ impl Gate {
             schema,
             refusing,
             pool,
+            reads,
             limits: limits.clone(),
             public_read,
             persisted: Mutex::new(lru::LruCache::new(cap)),
@@ -165,7 +174,11 @@ impl Gate {
                     request.operation_name.clone(),
                 );
                 let lost = crate::error::connections_lost();
-                let response = self.execute(request, viewer.clone(), ty).await;
+                let source = self.0.reads.route(arrival.consistency).await;
+                crate::http::metrics::record_read(source.node_name());
+                let response = self
+                    .execute(request, viewer.clone(), ty, source.clone())
+                    .await;
                 if crate::error::connections_lost() != lost
                     && response
                         .errors
@@ -173,17 +186,27 @@ impl Gate {
                         .any(|e| code_of(e) == Some(code::SERVICE_UNAVAILABLE))
                 {
                     crate::db::pool::forget_idle(&self.0.pool);
+                    self.0.reads.forget();
                     let (query, variables, operation_name) = again;
                     let mut request = Request::new(query).variables(variables);
                     if let Some(name) = operation_name {
                         request = request.operation_name(name);
                     }
-                    self.execute(request, viewer, ty).await
+                    self.execute(request, viewer, ty, source).await
                 } else {
                     response
                 }
             }
-            Admission::Run(request, viewer) => self.execute(request, viewer, ty).await,
+            Admission::Run(request, viewer) => {
+                let source = self.0.reads.primary();
+                crate::http::metrics::record_read(source.node_name());
+                let response = self.execute(request, viewer, ty, source).await;
+                if ty == Some(OperationType::Mutation) {
+                    self.with_consistency(response).await
+                } else {
+                    response
+                }
+            }
             Admission::Refuse(request, err) => {
                 Box::pin(self.0.refusing.execute(request.data(Refusal(err)))).await
             }
@@ -192,19 +215,35 @@ impl Gate {
         (code_request_errors(response, &self.0.limits), ty)
     }
 
-    /// Executes an admitted operation.
+    /// Executes an admitted operation, reading from `source`.
     async fn execute(
         &self,
         request: Request,
         viewer: Viewer,
         ty: Option<OperationType>,
+        source: ReadSource,
     ) -> Response {
         Box::pin(
             self.0
                 .schema
-                .execute(self.with_loaders(request, viewer, ty)),
+                .execute(self.with_loaders(request, viewer, ty, source)),
         )
         .await
+    }
+
+    /// A mutation's response with `extensions.consistency`: the primary's WAL position after
+    /// it committed (a query sending it back in `stockroom-consistency` reads what it wrote).
+    async fn with_consistency(&self, mut response: Response) -> Response {
+        match self.0.reads.primary_position().await {
+            Ok(lsn) => {
+                response.extensions.insert(
+                    "consistency".into(),
+                    async_graphql::Value::from(lsn.to_string()),
+                );
+            }
+            Err(err) => tracing::warn!(error = ?err, "no consistency token for a mutation"),
+        }
+        response
     }
 
     /// Checks one operation and runs it as a stream of responses (a subscription's events;
@@ -217,10 +256,29 @@ impl Gate {
         let (admission, ty) = self.admit(request, arrival).await;
         let limits = self.0.limits.clone();
         let stream = match admission {
+            Admission::Run(request, viewer) if ty == Some(OperationType::Query) => {
+                let source = self.0.reads.route(arrival.consistency).await;
+                crate::http::metrics::record_read(source.node_name());
+                self.0
+                    .schema
+                    .execute_stream(self.with_loaders(request, viewer, ty, source))
+                    .boxed()
+            }
+            Admission::Run(request, viewer) if ty == Some(OperationType::Mutation) => {
+                let source = self.0.reads.primary();
+                crate::http::metrics::record_read(source.node_name());
+                let gate = self.clone();
+                let request = self.with_loaders(request, viewer, ty, source);
+                futures::stream::once(async move {
+                    let response = Box::pin(gate.0.schema.execute(request)).await;
+                    gate.with_consistency(response).await
+                })
+                .boxed()
+            }
             Admission::Run(request, viewer) => self
                 .0
                 .schema
-                .execute_stream(self.with_loaders(request, viewer, ty))
+                .execute_stream(self.with_loaders(request, viewer, ty, self.0.reads.primary()))
                 .boxed(),
             Admission::Refuse(request, err) => self
                 .0
@@ -236,13 +294,19 @@ impl Gate {
             .boxed()
     }
 
-    /// The request with its caller and loaders (cached for the request only for a query:
-    /// a mutation must see what the previous mutation of its document wrote, and a
-    /// subscription lives long).
-    fn with_loaders(&self, request: Request, viewer: Viewer, ty: Option<OperationType>) -> Request {
-        let loaders = loaders::for_request(self.0.pool.clone());
+    /// The request with its caller, where it reads and its loaders (cached for the request
+    /// only for a query: a mutation must see what the previous mutation of its document
+    /// wrote, and a subscription lives long).
+    fn with_loaders(
+        &self,
+        request: Request,
+        viewer: Viewer,
+        ty: Option<OperationType>,
+        source: ReadSource,
+    ) -> Request {
+        let loaders = loaders::for_request(source.clone());
         loaders.enable_all_cache(ty == Some(OperationType::Query));
-        request.data(viewer).data(loaders)
+        request.data(viewer).data(loaders).data(source)
     }
 
     /// Everything before execution, in the order clients see refusals in.
@@ -301,7 +365,7 @@ impl Gate {
         }
         let viewer = match arrival.caller {
             Caller::Socket(viewer) => viewer.clone(),
-            Caller::Http(credentials) => match credentials.viewer(&self.0.pool).await {
+            Caller::Http(credentials) => match credentials.viewer(&self.0.reads.primary()).await {
                 Ok(viewer) => viewer,
                 Err(err) => return (Admission::Refuse(request, from_app(err)), ty),
             },

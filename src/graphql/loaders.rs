@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     db::{
-        DbPool,
         models::{
             category,
             page::{KeyTotal, Keyset},
@@ -25,14 +24,17 @@ use crate::{
             transaction::{self, LedgerOwner, TransactionCursor},
             user,
         },
+        reads::ReadSource,
     },
+    domain::ledger::TransactionType,
     graphql::wave::WaveLoader,
-    with_conn,
+    with_read,
 };
 
-/// Loads rows for the resolvers of one request.
+/// Loads rows for the resolvers of one request, from the node the request reads from (on
+/// its shared connections: a wave's statement is pipelined with other requests').
 pub struct DbLoader {
-    pool: DbPool,
+    reads: ReadSource,
 }
 
 /// The per-request loader, as resolvers find it in the context.
@@ -42,8 +44,8 @@ pub type Loaders = WaveLoader<DbLoader>;
 /// mutation must see what the previous mutation of its document wrote, and a subscription
 /// lives long. The gate switches it on for a query document (nothing is written while it
 /// runs), so a key asked for again in a later wave is not queried twice.
-pub fn for_request(pool: DbPool) -> Loaders {
-    WaveLoader::new(DbLoader { pool })
+pub fn for_request(reads: ReadSource) -> Loaders {
+    WaveLoader::new(DbLoader { reads })
 }
 
 macro_rules! key {
@@ -80,7 +82,7 @@ impl Loader<ProductKey> for DbLoader {
         keys: &[ProductKey],
     ) -> Result<HashMap<ProductKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => product::by_ids(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => product::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (ProductKey(r.id), r)).collect())
     }
 }
@@ -94,7 +96,7 @@ impl Loader<CategoryKey> for DbLoader {
         keys: &[CategoryKey],
     ) -> Result<HashMap<CategoryKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => category::by_ids(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => category::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (CategoryKey(r.id), r)).collect())
     }
 }
@@ -105,7 +107,7 @@ impl Loader<StoreKey> for DbLoader {
 
     async fn load(&self, keys: &[StoreKey]) -> Result<HashMap<StoreKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => store::by_ids(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => store::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (StoreKey(r.id), r)).collect())
     }
 }
@@ -116,7 +118,7 @@ impl Loader<UserKey> for DbLoader {
 
     async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => user::by_ids(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => user::by_ids(c, &ids).await)?;
         Ok(rows.into_iter().map(|r| (UserKey(r.id), r)).collect())
     }
 }
@@ -193,8 +195,8 @@ pub struct LedgerPageKey {
     pub owner: LedgerOwner,
     /// Its id.
     pub id: i32,
-    /// Only this type (stored name).
-    pub kind: Option<String>,
+    /// Only this type.
+    pub kind: Option<TransactionType>,
     /// Which page.
     pub page: Keyset<TransactionCursor>,
 }
@@ -248,7 +250,7 @@ impl Loader<StockKey> for DbLoader {
 
     async fn load(&self, keys: &[StockKey]) -> Result<HashMap<StockKey, Self::Value>, Self::Error> {
         let pairs: Vec<(i32, i32)> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => stock::by_pairs(c, &pairs).await)?;
+        let rows = with_read!(&self.reads, c => stock::by_pairs(c, &pairs).await)?;
         Ok(rows
             .into_iter()
             .map(|r| (StockKey((r.product_id, r.store_id)), r))
@@ -265,7 +267,7 @@ impl Loader<TransactionKey> for DbLoader {
         keys: &[TransactionKey],
     ) -> Result<HashMap<TransactionKey, Self::Value>, Self::Error> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => transaction::by_ids(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => transaction::by_ids(c, &ids).await)?;
         Ok(rows
             .into_iter()
             .map(|r| (TransactionKey(r.id), r))
@@ -282,7 +284,7 @@ impl Loader<CategoryChildrenKey> for DbLoader {
         keys: &[CategoryChildrenKey],
     ) -> Result<HashMap<CategoryChildrenKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => category::children_of(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => category::children_of(c, &ids).await)?;
         Ok(by_parent(rows, |r| r.parent_id.unwrap_or_default())
             .into_iter()
             .map(|(k, v)| (CategoryChildrenKey(k), v))
@@ -299,7 +301,7 @@ impl Loader<ProductStocksKey> for DbLoader {
         keys: &[ProductStocksKey],
     ) -> Result<HashMap<ProductStocksKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => stock::by_products(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => stock::by_products(c, &ids).await)?;
         Ok(by_parent(rows, |r| r.product_id)
             .into_iter()
             .map(|(k, v)| (ProductStocksKey(k), v))
@@ -316,7 +318,7 @@ impl Loader<ProductTotalKey> for DbLoader {
         keys: &[ProductTotalKey],
     ) -> Result<HashMap<ProductTotalKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => stock::totals_by_product(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => stock::totals_by_product(c, &ids).await)?;
         Ok(totals(rows)
             .into_iter()
             .map(|(k, v)| (ProductTotalKey(k), v))
@@ -333,7 +335,7 @@ impl Loader<UserStoresKey> for DbLoader {
         keys: &[UserStoresKey],
     ) -> Result<HashMap<UserStoresKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_conn!(&self.pool, c => store::for_users(c, &ids).await)?;
+        let rows = with_read!(&self.reads, c => store::for_users(c, &ids).await)?;
         let mut out: HashMap<UserStoresKey, Self::Value> = HashMap::new();
         for r in rows {
             out.entry(UserStoresKey(r.user_id))
@@ -352,10 +354,10 @@ impl Loader<CategoryTotalKey> for DbLoader {
         &self,
         keys: &[CategoryTotalKey],
     ) -> Result<HashMap<CategoryTotalKey, Self::Value>, Self::Error> {
-        Ok(with_conn!(&self.pool, conn => async {
+        Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
         for (store_id, ids) in groups(keys, |k| (k.store_id, k.category_id)) {
-            let rows = product::category_totals(&mut *conn, &ids, store_id).await?;
+            let rows = product::category_totals(conn, &ids, store_id).await?;
             out.extend(totals(rows).into_iter().map(|(category_id, v)| {
                 (
                     CategoryTotalKey {
@@ -384,7 +386,7 @@ impl Loader<QuantityAtKey> for DbLoader {
             .iter()
             .map(|k| (k.product_id, k.store_id, k.at))
             .collect();
-        let rows = with_conn!(&self.pool, c => stock::quantities_at(c, &questions).await)?;
+        let rows = with_read!(&self.reads, c => stock::quantities_at(c, &questions).await)?;
         Ok(rows
             .into_iter()
             .filter_map(|r| {
@@ -403,12 +405,12 @@ impl Loader<StoreStocksKey> for DbLoader {
         &self,
         keys: &[StoreStocksKey],
     ) -> Result<HashMap<StoreStocksKey, Self::Value>, Self::Error> {
-        Ok(with_conn!(&self.pool, conn => async {
+        Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
         for ((filter, page), ids) in
             groups(keys, |k| ((k.filter.clone(), k.page.clone()), k.store_id))
         {
-            let rows = stock::pages_by_store(&mut *conn, &ids, &filter, &page).await?;
+            let rows = stock::pages_by_store(conn, &ids, &filter, &page).await?;
             for (store_id, rows) in by_parent(rows, |r| r.stock.store_id) {
                 let key = StoreStocksKey {
                     store_id,
@@ -432,10 +434,10 @@ impl Loader<StoreStockCountKey> for DbLoader {
         &self,
         keys: &[StoreStockCountKey],
     ) -> Result<HashMap<StoreStockCountKey, Self::Value>, Self::Error> {
-        Ok(with_conn!(&self.pool, conn => async {
+        Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
         for (filter, ids) in groups(keys, |k| (k.filter.clone(), k.store_id)) {
-            let rows = stock::counts_by_store(&mut *conn, &ids, &filter).await?;
+            let rows = stock::counts_by_store(conn, &ids, &filter).await?;
             for (store_id, v) in totals(rows) {
                 let key = StoreStockCountKey {
                     store_id,
@@ -458,13 +460,13 @@ impl Loader<LedgerPageKey> for DbLoader {
         &self,
         keys: &[LedgerPageKey],
     ) -> Result<HashMap<LedgerPageKey, Self::Value>, Self::Error> {
-        Ok(with_conn!(&self.pool, conn => async {
+        Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
         for ((owner, kind, page), ids) in
-            groups(keys, |k| ((k.owner, k.kind.clone(), k.page.clone()), k.id))
+            groups(keys, |k| ((k.owner, k.kind, k.page.clone()), k.id))
         {
             let rows =
-                transaction::pages_by_owner(&mut *conn, owner, &ids, kind.as_deref(), &page).await?;
+                transaction::pages_by_owner(conn, owner, &ids, kind, &page).await?;
             let parent = |r: &transaction::InventoryTransaction| match owner {
                 LedgerOwner::Product => r.product_id,
                 LedgerOwner::Store => r.store_id,
@@ -473,7 +475,7 @@ impl Loader<LedgerPageKey> for DbLoader {
                 let key = LedgerPageKey {
                     owner,
                     id,
-                    kind: kind.clone(),
+                    kind,
                     page: page.clone(),
                 };
                 out.insert(key, rows);
@@ -493,13 +495,13 @@ impl Loader<CategoryProductsKey> for DbLoader {
         &self,
         keys: &[CategoryProductsKey],
     ) -> Result<HashMap<CategoryProductsKey, Self::Value>, Self::Error> {
-        Ok(with_conn!(&self.pool, conn => async {
+        Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
         for ((include_descendants, page), ids) in groups(keys, |k| {
             ((k.include_descendants, k.page.clone()), k.category_id)
         }) {
             let rows =
-                product::pages_by_category(&mut *conn, &ids, include_descendants, &page).await?;
+                product::pages_by_category(conn, &ids, include_descendants, &page).await?;
             for (category_id, rows) in by_parent(rows, |r| r.root) {
                 let key = CategoryProductsKey {
                     category_id,
@@ -523,10 +525,10 @@ impl Loader<CategoryProductCountKey> for DbLoader {
         &self,
         keys: &[CategoryProductCountKey],
     ) -> Result<HashMap<CategoryProductCountKey, Self::Value>, Self::Error> {
-        Ok(with_conn!(&self.pool, conn => async {
+        Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
         for (include_descendants, ids) in groups(keys, |k| (k.include_descendants, k.category_id)) {
-            let rows = product::counts_by_category(&mut *conn, &ids, include_descendants).await?;
+            let rows = product::counts_by_category(conn, &ids, include_descendants).await?;
             for (category_id, v) in totals(rows) {
                 let key = CategoryProductCountKey {
                     category_id,

@@ -21,13 +21,20 @@ pub mod wave;
 use async_graphql::Context;
 
 use crate::{
-    db::{DbConn, DbPool},
+    db::{DbConn, DbPool, reads::ReadSource},
     error::AppResult,
 };
 
-/// A pooled connection for a resolver (SERVICE_UNAVAILABLE after the pool's wait timeout).
+/// A pooled connection of its own for a resolver that writes (SERVICE_UNAVAILABLE after the
+/// pool's wait timeout).
 pub async fn conn(ctx: &Context<'_>) -> AppResult<DbConn> {
     Ok(ctx.data_unchecked::<DbPool>().get().await?)
+}
+
+/// Where the current request reads (shared connections of the node chosen for it): use
+/// with [`with_read!`](crate::with_read).
+pub fn reads<'a>(ctx: &Context<'a>) -> &'a ReadSource {
+    ctx.data_unchecked::<ReadSource>()
 }
 
 /// The loaders of the current request.

@@ -18,8 +18,9 @@ use crate::{
     db::{
         DbPool,
         models::{
-            category as category_model, idempotency,
-            movement::{self, Adjustment, Command, FieldPaths, Line, Outcome, Request},
+            category as category_model,
+            idempotency::{self, Idempotency},
+            movement::{self, Adjustment, Command, Line, MovementError, Outcome, Request, Rule},
             product as product_model, stock as stock_model, store as store_model,
         },
     },
@@ -63,18 +64,32 @@ fn acting_user(ctx: &Context<'_>, role: Role) -> AppResult<i32> {
     Ok(viewer(ctx).require(role)?.id)
 }
 
-/// The idempotency part of a request: the validated key and the fingerprint of the input.
-fn idempotency(
+/// The request of a movement: who asks and, with a key, the movement's fingerprint (from
+/// the command; `input` only for the version-1 fingerprint of keys stored before it).
+fn movement_request(
+    user_id: i32,
     key: Option<&str>,
     operation: &str,
     input: &impl serde::Serialize,
-) -> AppResult<Option<(String, Vec<u8>)>> {
-    let Some(key) = key else {
-        return Ok(None);
+    command: &Command,
+) -> AppResult<Request> {
+    let idempotency = match key {
+        None => None,
+        Some(key) => {
+            let key = IdempotencyKey::parse(key, "input.idempotencyKey")?;
+            let legacy = idempotency::legacy_fingerprint(operation, input)?;
+            Some(Idempotency::new(
+                key.into_inner(),
+                operation,
+                command,
+                legacy,
+            ))
+        }
     };
-    let key = IdempotencyKey::parse(key, "input.idempotencyKey")?;
-    let fp = idempotency::fingerprint(operation, input)?;
-    Ok(Some((key.into_inner(), fp)))
+    Ok(Request {
+        user_id,
+        idempotency,
+    })
 }
 
 /// How long idempotency keys are remembered (schema data, from the settings).
@@ -129,9 +144,69 @@ impl Drop for RunningMovement {
     }
 }
 
+/// Where, in the client's input, each part of a movement's line came from (for
+/// `extensions.field`).
+#[derive(Debug, Clone)]
+struct FieldPaths {
+    /// The product argument, e.g. `input.productId`.
+    product: String,
+    /// The store argument, e.g. `input.fromStoreId`.
+    store: String,
+    /// The quantity argument, e.g. `input.lines.2.quantity`.
+    quantity: String,
+}
+
+impl FieldPaths {
+    /// Paths under one prefix with the usual product argument (`{prefix}.productId`, …).
+    fn under(prefix: &str, store_arg: &str, quantity_arg: &str) -> Self {
+        Self {
+            product: format!("{prefix}.productId"),
+            store: format!("{prefix}.{store_arg}"),
+            quantity: format!("{prefix}.{quantity_arg}"),
+        }
+    }
+}
+
+/// A movement's error in the client's words: a broken rule names the argument of its line.
+fn movement_error(err: MovementError, paths: &[FieldPaths]) -> AppError {
+    let (line, rule) = match err {
+        MovementError::Failed(err) => return err,
+        MovementError::Refused { line, rule } => (line, rule),
+    };
+    let Some(at) = paths.get(line) else {
+        return AppError::internal(anyhow::anyhow!("line {line} refused, but it has no paths"));
+    };
+    match rule {
+        Rule::UnknownProduct => AppError::not_found(format!("`{}` names no product", at.product)),
+        Rule::UnknownStore => AppError::not_found(format!("`{}` names no store", at.store)),
+        Rule::ArchivedProduct => AppError::bad_input(
+            at.product.clone(),
+            "the product is archived and accepts no stock movements",
+        ),
+        Rule::InsufficientStock {
+            available,
+            requested,
+        } => AppError::InsufficientStock {
+            available,
+            requested,
+            field: Some(at.quantity.clone()),
+        },
+        Rule::StockTooLarge => AppError::bad_input(
+            at.quantity.clone(),
+            "the stock would exceed the largest storable quantity",
+        ),
+    }
+}
+
 /// Runs a movement on its own task, so that dropping the request does not drop the
-/// transaction half-way; the request's [`MovementWatch`] counts it while it runs.
-async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult<Outcome> {
+/// transaction half-way; the request's [`MovementWatch`] counts it while it runs. `paths`
+/// are the arguments of the command's lines, for its errors.
+async fn run(
+    ctx: &Context<'_>,
+    request: Request,
+    command: Command,
+    paths: &[FieldPaths],
+) -> AppResult<Outcome> {
     let pool = ctx.data_unchecked::<DbPool>().clone();
     let KeyRetention(retention) = *ctx.data_unchecked::<KeyRetention>();
     let _running = match ctx.data_opt::<MovementWatch>() {
@@ -139,11 +214,12 @@ async fn run(ctx: &Context<'_>, request: Request, command: Command) -> AppResult
         None => None,
     };
     tokio::spawn(async move {
-        let mut conn = pool.get().await?;
+        let mut conn = pool.get().await.map_err(AppError::from)?;
         movement::execute(&mut conn, &request, &command, retention).await
     })
     .await
     .map_err(AppError::internal)?
+    .map_err(|err| movement_error(err, paths))
 }
 
 /// Tells the fan-out numbers of the limits that categories or stores changed.
@@ -153,17 +229,20 @@ fn fanout_changed(ctx: &Context<'_>) {
     }
 }
 
-/// Parses one inbound/outbound line and checks the caller may move stock in its store.
+/// Parses one line of a movement (its arguments under `prefix`, its store argument named
+/// `store_arg`) and checks the caller may move stock in its store.
+#[allow(clippy::too_many_arguments)]
 fn parse_line(
     ctx: &Context<'_>,
     kind: TransactionType,
     prefix: &str,
+    store_arg: &str,
     product_id: &ID,
     store_id: &ID,
     quantity: i32,
     note: Option<&str>,
-) -> AppResult<Line> {
-    let fields = FieldPaths::under(prefix, "storeId", "quantity");
+) -> AppResult<(Line, FieldPaths)> {
+    let fields = FieldPaths::under(prefix, store_arg, "quantity");
     let product_id = ids::product_id(product_id, &fields.product)?;
     let store_id = ids::store_id(store_id, &fields.store)?;
     let quantity = Quantity::parse(quantity, &fields.quantity)?;
@@ -173,15 +252,15 @@ fn parse_line(
         TransactionType::Inbound | TransactionType::TransferIn => quantity.get(),
         _ => -quantity.get(),
     };
-    Ok(Line {
+    let line = Line {
         kind,
         product_id,
         store_id,
         change,
         note: note.map(Note::into_inner),
         reference: None,
-        fields,
-    })
+    };
+    Ok((line, fields))
 }
 
 /// The one row of a single-line outcome.
@@ -207,20 +286,20 @@ async fn record_one(
     input: StockMovementInput,
 ) -> AppResult<StockMovementPayload> {
     let user_id = acting_user(ctx, Role::Staff)?;
-    let line = parse_line(
+    let (line, paths) = parse_line(
         ctx,
         kind,
         "input",
+        "storeId",
         &input.product_id,
         &input.store_id,
         input.quantity,
         input.note.as_deref(),
     )?;
-    let request = Request {
-        user_id,
-        idempotency: idempotency(input.idempotency_key.as_deref(), operation, &input)?,
-    };
-    single(run(ctx, request, Command::Lines(vec![line])).await?)
+    let command = Command::Lines(vec![line]);
+    let key = input.idempotency_key.as_deref();
+    let request = movement_request(user_id, key, operation, &input, &command)?;
+    single(run(ctx, request, command, &[paths]).await?)
 }
 
 /// A random reference shared by the two legs of a transfer.
@@ -268,34 +347,33 @@ impl Mutation {
             )
             .into());
         }
-        let mut out = parse_line(
+        let (mut out, out_paths) = parse_line(
             ctx,
             TransactionType::TransferOut,
             "input",
+            "fromStoreId",
             &input.product_id,
             &input.from_store_id,
             input.quantity,
             input.note.as_deref(),
         )?;
-        out.fields = FieldPaths::under("input", "fromStoreId", "quantity");
-        let mut inn = parse_line(
+        let (mut inn, in_paths) = parse_line(
             ctx,
             TransactionType::TransferIn,
             "input",
+            "toStoreId",
             &input.product_id,
             &input.to_store_id,
             input.quantity,
             input.note.as_deref(),
         )?;
-        inn.fields = FieldPaths::under("input", "toStoreId", "quantity");
         let reference = transfer_reference();
         out.reference = Some(reference.clone());
         inn.reference = Some(reference);
-        let request = Request {
-            user_id,
-            idempotency: idempotency(input.idempotency_key.as_deref(), "transferStock", &input)?,
-        };
-        let outcome = run(ctx, request, Command::Lines(vec![out, inn])).await?;
+        let command = Command::Lines(vec![out, inn]);
+        let key = input.idempotency_key.as_deref();
+        let request = movement_request(user_id, key, "transferStock", &input, &command)?;
+        let outcome = run(ctx, request, command, &[out_paths, in_paths]).await?;
         let mut txs = outcome.transactions.into_iter();
         let mut stocks = outcome.stocks.into_iter();
         let missing = || AppError::internal(anyhow::anyhow!("transfer without two legs"));
@@ -325,18 +403,15 @@ impl Mutation {
             );
         }
         viewer(ctx).require_store(store_id)?;
-        let request = Request {
-            user_id,
-            idempotency: idempotency(input.idempotency_key.as_deref(), "adjustStock", &input)?,
-        };
         let command = Command::Adjust(Adjustment {
             product_id,
             store_id,
             counted: counted.get(),
             reason: reason.into_inner(),
-            fields,
         });
-        let outcome = run(ctx, request, command).await?;
+        let key = input.idempotency_key.as_deref();
+        let request = movement_request(user_id, key, "adjustStock", &input, &command)?;
+        let outcome = run(ctx, request, command, &[fields]).await?;
         let stock = outcome
             .stocks
             .into_iter()
@@ -380,6 +455,7 @@ impl Mutation {
                     ctx,
                     kind,
                     &format!("input.lines.{i}"),
+                    "storeId",
                     &l.product_id,
                     &l.store_id,
                     l.quantity,
@@ -387,11 +463,11 @@ impl Mutation {
                 )
             })
             .collect::<AppResult<Vec<_>>>()?;
-        let request = Request {
-            user_id,
-            idempotency: idempotency(input.idempotency_key.as_deref(), "recordMovements", &input)?,
-        };
-        let outcome = run(ctx, request, Command::Lines(lines)).await?;
+        let (lines, paths): (Vec<Line>, Vec<FieldPaths>) = lines.into_iter().unzip();
+        let command = Command::Lines(lines);
+        let key = input.idempotency_key.as_deref();
+        let request = movement_request(user_id, key, "recordMovements", &input, &command)?;
+        let outcome = run(ctx, request, command, &paths).await?;
         Ok(Some(RecordMovementsPayload {
             transactions: outcome
                 .transactions

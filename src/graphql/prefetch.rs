@@ -91,11 +91,7 @@ pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&st
 }
 
 /// The stores of stock rows, when selected.
-async fn stores_of(
-    ctx: &Context<'_>,
-    selections: &[Lookahead<'_>],
-    rows: &[&stock::Stock],
-) {
+async fn stores_of(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&stock::Stock]) {
     if under(selections, "store").is_some() {
         let _ = loaders(ctx)
             .load_many(rows.iter().map(|s| StoreKey(s.store_id)))

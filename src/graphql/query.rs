@@ -12,11 +12,10 @@ use crate::{
     domain::text::refuse_nul,
     error::AppError,
     graphql::{
-        conn,
         ids::{self, NodeId},
         loaders,
         loaders::{CategoryKey, ProductKey, StockKey, StoreKey},
-        pagination, prefetch,
+        pagination, prefetch, reads,
         types::{
             category::Category,
             filters::{ProductFilter, ProductOrder, TransactionFilter},
@@ -28,6 +27,7 @@ use crate::{
             user::User,
         },
     },
+    with_read,
 };
 
 /// The read entry points.
@@ -110,7 +110,8 @@ impl Query {
                 .into());
             }
         }
-        let rows = product_model::page(&mut *conn(ctx).await?, &filter, order, asc, &ks).await?;
+        let rows =
+            with_read!(reads(ctx), c => product_model::page(c, &filter, order, asc, &ks).await)?;
         let page: Vec<&product_model::Product> = rows.iter().collect();
         prefetch::products(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(ProductConnection {
@@ -133,15 +134,12 @@ impl Query {
         }
         let sku = sku.unwrap_or_default();
         let sku = non_empty(&sku, "sku")?;
-        Ok(product_model::by_sku(&mut *conn(ctx).await?, sku)
-            .await?
-            .map(Product))
+        Ok(with_read!(reads(ctx), c => product_model::by_sku(c, sku).await)?.map(Product))
     }
 
     /// Root categories (no parent), by name.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
-        Ok(category_model::roots(&mut *conn(ctx).await?)
-            .await?
+        Ok(with_read!(reads(ctx), c => category_model::roots(c).await)?
             .into_iter()
             .map(Category)
             .collect())
@@ -161,9 +159,7 @@ impl Query {
         after: Option<String>,
     ) -> Result<StoreConnection> {
         let ks = pagination::forward::<String>(first, after)?;
-        let rows =
-            store_model::page_by_code(&mut *conn(ctx).await?, ks.after.as_deref(), ks.fetch())
-                .await?;
+        let rows = with_read!(reads(ctx), c => store_model::page_by_code(c, ks.after.as_deref(), ks.fetch()).await)?;
         Ok(StoreConnection {
             page: pagination::page(rows, &ks, |r| r.code.clone(), Store),
         })
@@ -183,9 +179,7 @@ impl Query {
         }
         let code = code.unwrap_or_default();
         let code = non_empty(&code, "code")?;
-        Ok(store_model::by_code(&mut *conn(ctx).await?, code)
-            .await?
-            .map(Store))
+        Ok(with_read!(reads(ctx), c => store_model::by_code(c, code).await)?.map(Store))
     }
 
     /// One product's stock row in one store; null when there is none.
@@ -215,7 +209,8 @@ impl Query {
             .map(|id| ids::store_id(&id, "storeId"))
             .transpose()?;
         let ks = pagination::forward::<stock_model::LowStockCursor>(first, after)?;
-        let rows = stock_model::low_stock_page(&mut *conn(ctx).await?, store_id, &ks).await?;
+        let rows =
+            with_read!(reads(ctx), c => stock_model::low_stock_page(c, store_id, &ks).await)?;
         Ok(StockConnection {
             page: pagination::page(
                 rows,
@@ -237,7 +232,7 @@ impl Query {
     ) -> Result<InventoryTransactionConnection> {
         let filter = TransactionFilter::parse(filter)?;
         let ks = pagination::forward(first, after)?;
-        let rows = transaction_model::page(&mut *conn(ctx).await?, &filter, &ks).await?;
+        let rows = with_read!(reads(ctx), c => transaction_model::page(c, &filter, &ks).await)?;
         Ok(InventoryTransactionConnection::from_rows(rows, &ks))
     }
 }

@@ -7,7 +7,7 @@ use async_graphql::Schema;
 
 use crate::{
     config::ServeSettings,
-    db::{DbPool, models::idempotency},
+    db::{DbPool, models::idempotency, reads::Reads},
     graphql::{
         fanout::Fanout,
         guard::Gate,
@@ -22,9 +22,10 @@ use crate::{
 /// The stockroom schema.
 pub type StockroomSchema = Schema<Query, Mutation, Subscription>;
 
-/// Builds the gate and the schema behind it that serve requests against `pool`: limits,
-/// access rule and error codes are checked before execution (see graphql/guard.rs).
-pub fn build(pool: DbPool, settings: &ServeSettings) -> Gate {
+/// Builds the gate and the schema behind it that serve requests against `pool` (writes) and
+/// `reads`: limits, access rule and error codes are checked before execution (see
+/// graphql/guard.rs).
+pub fn build(pool: DbPool, reads: Reads, settings: &ServeSettings) -> Gate {
     let limits = &settings.limits;
     let fanout = Fanout::unknown();
     fanout.spawn_refresh(
@@ -37,7 +38,15 @@ pub fn build(pool: DbPool, settings: &ServeSettings) -> Gate {
     let refusing = builder(pool.clone(), live, fanout, settings)
         .extension(Gate::refuser())
         .finish();
-    Gate::new(schema, refusing, pool, shape, limits, settings.public_read)
+    Gate::new(
+        schema,
+        refusing,
+        pool,
+        reads,
+        shape,
+        limits,
+        settings.public_read,
+    )
 }
 
 /// The schema's builder: roots and shared data; async-graphql's own depth and complexity

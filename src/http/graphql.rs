@@ -27,6 +27,7 @@ use tracing::Instrument;
 use crate::{
     app::AppState,
     auth::Credentials,
+    db::reads::Lsn,
     error::{AppError, code},
     graphql::{
         guard::{self, Arrival, Caller},
@@ -100,6 +101,18 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
 }
 
 /// The request id: the client's `x-request-id` when it is sane, else a fresh one.
+/// The consistency token a client sent back (`stockroom-consistency`: a mutation response's
+/// `extensions.consistency`); a malformed one is ignored.
+fn consistency(headers: &HeaderMap) -> Option<Lsn> {
+    headers
+        .get(CONSISTENCY_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lsn::parse)
+}
+
+/// The request header that carries a consistency token.
+pub const CONSISTENCY_HEADER: &str = "stockroom-consistency";
+
 fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
@@ -267,7 +280,7 @@ async fn get_query(state: &AppState, parts: &Parts) -> HttpResponse {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/html"));
     if wants_html {
-        return graphiql::page_response();
+        return graphiql::page_response(headers);
     }
     let Some(media) = negotiate(headers) else {
         return not_acceptable();
@@ -428,6 +441,7 @@ impl Call<'_> {
         let arrival = Arrival {
             caller: Caller::Http(credentials),
             get: self.get,
+            consistency: consistency(self.headers),
         };
         let movements = MovementWatch::default();
         let request = request.data(movements.clone());

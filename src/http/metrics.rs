@@ -44,8 +44,15 @@ fn new_histogram() -> Histogram {
     ))
 }
 
+/// Labels of the read counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadLabels {
+    node: String,
+}
+
 struct Metrics {
     registry: Registry,
+    reads: Family<ReadLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
 }
@@ -65,8 +72,15 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
         "Time to answer one GraphQL operation, in seconds",
         durations.clone(),
     );
+    let reads = Family::<ReadLabels, Counter>::default();
+    registry.register(
+        "stockroom_db_reads",
+        "GraphQL operations by the database node that served their reads (primary, replica1, …)",
+        reads.clone(),
+    );
     Metrics {
         registry,
+        reads,
         requests,
         durations,
     }
@@ -88,6 +102,14 @@ pub fn record(operation_type: &str, code: &str, seconds: f64) {
             operation_type: operation_type.into(),
         })
         .observe(seconds);
+}
+
+/// Records which database node served one operation's reads.
+pub fn record_read(node: &str) {
+    METRICS
+        .reads
+        .get_or_create(&ReadLabels { node: node.into() })
+        .inc();
 }
 
 /// `GET /metrics`.

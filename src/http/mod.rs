@@ -1,5 +1,8 @@
-//! HTTP routes: GraphQL, GraphiQL, health, metrics and the SDL; CORS and the panic guard.
+//! HTTP routes: GraphQL, GraphiQL, the console, health, metrics and the SDL; CORS and the
+//! panic guard.
 
+pub mod bundled;
+pub mod console;
 pub mod graphiql;
 pub mod graphql;
 pub mod health;
@@ -29,6 +32,8 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql", get(graphiql::page))
         .route("/graphiql/assets/{file}", get(graphiql::asset))
+        .route("/console", get(console::page))
+        .route("/console/assets/{file}", get(console::asset))
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
@@ -66,7 +71,12 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                header::HeaderName::from_static(graphql::CONSISTENCY_HEADER),
+            ])
             .expose_headers([header::HeaderName::from_static("x-request-id")])
             .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECONDS)),
     )

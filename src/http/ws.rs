@@ -93,8 +93,8 @@ async fn authenticate(
     let authorization = from_payload.or(header_auth);
     let viewer = match authorization {
         Some(value) => {
-            let mut conn = state.pool.get().await.ok()?;
-            auth::authenticate(&mut conn, Some(value)).await.ok()?
+            let primary = state.reads.primary();
+            crate::with_read!(&primary, conn => auth::authenticate(conn, Some(value)).await).ok()?
         }
         None => auth::Viewer::default(),
     };
@@ -226,6 +226,7 @@ fn operation(
         let arrival = Arrival {
             caller: Caller::Socket(&viewer),
             get: false,
+            consistency: None,
         };
         gate.run_stream(request, arrival).await
     }

@@ -403,7 +403,7 @@ fn is_price(field: &[u8]) -> bool {
 
 /// The ledger type `field` names exactly, if any.
 fn tx_type(field: &[u8]) -> Option<TransactionType> {
-    TransactionType::from_db(std::str::from_utf8(field).ok()?)
+    TransactionType::parse(std::str::from_utf8(field).ok()?)
 }
 
 /// `YYYY-MM-DD[Tt ]hh:mm:ss[.f{1,9}]` then `Z`, or an offset `±hh`, `±hhmm`, `±hh:mm`

@@ -258,3 +258,26 @@ async fn user_and_token_administration_is_not_exposed_over_graphql() {
         "{names:?}"
     );
 }
+
+#[tokio::test]
+async fn a_role_the_service_does_not_know_is_refused_never_read_as_viewer() {
+    let app = TestApp::spawn().await;
+    let token = app.user_token("odd", Role::Viewer, &[]).await;
+    let db = crate::mutations_support::sql(&app.db_url).await;
+    // Only a hand-edited database can hold such a row: the column's CHECK refuses it.
+    db.batch_execute(
+        "ALTER TABLE users DROP CONSTRAINT users_role_check; \
+         UPDATE users SET role = 'ROOT' WHERE username = 'odd'",
+    )
+    .await
+    .unwrap();
+    let body = app
+        .graphql_as(&token, "{ products(first: 1) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(error_code(&body), Some("INTERNAL_SERVER_ERROR"), "{body}");
+    assert!(body["data"].is_null(), "{body}");
+    assert!(
+        !body.to_string().contains("ROOT"),
+        "no stored text reaches the client: {body}"
+    );
+}

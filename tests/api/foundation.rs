@@ -104,6 +104,7 @@ async fn liveness_is_200_and_readiness_follows_the_database_down_and_back_up() {
         port: 5433,
         fsync: false,
         max_connections: 50,
+        replication: false,
     };
     let pg = EmbeddedPostgres::start(&dir.0, options.clone())
         .await

@@ -53,6 +53,7 @@ async fn cluster() -> &'static Cluster {
                             port: 5432,
                             fsync: false,
                             max_connections: 500,
+                            replication: false,
                         },
                     )
                     .await
@@ -155,6 +156,32 @@ impl TestApp {
         let server_pool = db::pool::build_with(&server_url, 20, std::time::Duration::from_secs(3))
             .expect("build the server pool");
         Self::serve_with_pool(db_url, server_pool, settings).await
+    }
+
+    /// Starts the service on `server_url` (a proxy's URL, say) with a pool of `pool_size`
+    /// and `timeout`; the test's own pool uses `db_url` directly.
+    pub async fn spawn_through(
+        server_url: &str,
+        db_url: &str,
+        pool_size: usize,
+        timeout: std::time::Duration,
+        settings: ServeSettings,
+    ) -> Self {
+        let server_url =
+            db::pool::with_statement_timeout(server_url, settings.limits.request_timeout());
+        let server_pool =
+            db::pool::build_with(&server_url, pool_size, timeout).expect("build the server pool");
+        Self::serve_with_pool(db_url, server_pool, settings).await
+    }
+
+    /// How many operations the database node `node` (`primary`, `replica1`, …) served, as
+    /// `/metrics` says (the counter is the process's: compare before and after).
+    pub async fn reads_served_by(&self, node: &str) -> u64 {
+        let (_, body) = self.get("/metrics").await;
+        let prefix = format!("stockroom_db_reads_total{{node=\"{node}\"}} ");
+        body.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map_or(0, |n| n.trim().parse().unwrap())
     }
 
     /// Starts the service over `server_pool` (on `db_url`) on a random port.

@@ -5,7 +5,9 @@
 mod auth_access;
 mod auth_cli;
 mod auth_roles;
+mod browser;
 mod contract;
+mod delay_proxy;
 mod foundation;
 mod helpers;
 mod http_audit;
@@ -28,4 +30,6 @@ mod read_fixture;
 mod read_pagination;
 mod read_query_count;
 mod read_values;
+mod reads_replicas;
+mod reads_shared;
 mod subscriptions;

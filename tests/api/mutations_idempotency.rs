@@ -3,9 +3,13 @@
 
 use std::sync::Arc;
 
+use async_graphql::ID;
 use futures::future::join_all;
 use serde_json::json;
-use stockroom::{db::models::idempotency, domain::role::Role};
+use stockroom::{
+    db::models::idempotency, domain::role::Role,
+    graphql::types::stock_movement_input::StockMovementInput,
+};
 
 use crate::{
     helpers::{TestApp, error_code},
@@ -53,6 +57,59 @@ async fn the_same_key_with_another_input_or_mutation_is_a_conflict() {
     let staff = app.user_token("staff", Role::Staff, &[]).await;
     let body = movement(&app, &staff, false, base).await;
     assert_eq!(body["data"]["recordOutbound"]["newStock"], 4, "{body}");
+}
+
+#[tokio::test]
+async fn keys_stored_with_a_version_1_fingerprint_still_replay_and_new_ones_hash_the_command() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app, 10).await;
+    let input = json!({"productId": f.product_id, "storeId": f.store_ids[0], "quantity": 3,
+                       "idempotencyKey": "before-v2"});
+    let first = movement(&app, &f.admin, false, input.clone()).await;
+    assert!(error_code(&first).is_none(), "{first}");
+    let db = sql(&app.db_url).await;
+    let stored: Vec<u8> = db
+        .query_one(
+            "SELECT fingerprint FROM idempotency_keys WHERE key = 'before-v2'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        (stored.len(), stored[0]),
+        (33, 2),
+        "version 2: a tag and SHA-256"
+    );
+    // What a release before version 2 stored for this request: the hash of its GraphQL input.
+    let v1 = idempotency::legacy_fingerprint(
+        "recordOutbound",
+        &StockMovementInput {
+            product_id: ID(f.product_id.clone()),
+            store_id: ID(f.store_ids[0].clone()),
+            quantity: 3,
+            note: None,
+            idempotency_key: None,
+        },
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE idempotency_keys SET fingerprint = $1 WHERE key = 'before-v2'",
+        &[&v1],
+    )
+    .await
+    .unwrap();
+    let again = movement(&app, &f.admin, false, input.clone()).await;
+    assert_eq!(
+        first["data"]["recordOutbound"]["transaction"],
+        again["data"]["recordOutbound"]["transaction"],
+        "{again}"
+    );
+    assert_eq!(ledger_count(&app.db_url, "quantity = -3").await, 1);
+    let mut other = input;
+    other["quantity"] = json!(4);
+    let body = movement(&app, &f.admin, false, other).await;
+    assert_eq!(error_code(&body), Some("CONFLICT"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -23,34 +23,34 @@ pub struct Category {
 }
 
 /// The categories with these ids (in no particular order; unknown ids are skipped).
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Category>> {
+pub async fn by_ids(mut conn: &AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Category>> {
     Ok(categories::table
         .filter(categories::id.eq_any(ids))
         .select(Category::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 
 /// The root categories (no parent), by name.
-pub async fn roots(conn: &mut AsyncPgConnection) -> AppResult<Vec<Category>> {
+pub async fn roots(mut conn: &AsyncPgConnection) -> AppResult<Vec<Category>> {
     Ok(categories::table
         .filter(categories::parent_id.is_null())
         .select(Category::as_select())
         .order((categories::name.asc(), categories::id.asc()))
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 
 /// The children of these categories, each parent's by name.
 pub async fn children_of(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     parent_ids: &[i32],
 ) -> AppResult<Vec<Category>> {
     Ok(categories::table
         .filter(categories::parent_id.eq_any(parent_ids))
         .select(Category::as_select())
         .order((categories::name.asc(), categories::id.asc()))
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 

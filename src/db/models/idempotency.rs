@@ -6,6 +6,12 @@
 //! concurrent request with the same key blocks on the unique index until the first one
 //! commits (then it reads and replays the stored result) or rolls back (then it claims the
 //! key itself). So one key records at most one movement.
+//!
+//! The fingerprint hashes what the movement does (its [`Command`], see
+//! [`Command::canonical`]), never the GraphQL input it came from, so renaming an input field
+//! cannot change it. It is versioned: version 2 (33 bytes, a leading 2) is the command's
+//! hash; version 1 (32 bytes) hashed the serialised GraphQL input and is still accepted for
+//! keys stored before version 2, until their retention has passed.
 
 use std::time::Duration;
 
@@ -14,7 +20,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    db::{DbPool, schema::idempotency_keys},
+    db::{DbPool, models::movement::Command, schema::idempotency_keys},
     error::{AppError, AppResult},
 };
 
@@ -25,8 +31,45 @@ pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(300);
 /// Pause between two batches of one round.
 pub const CLEANUP_BATCH_PAUSE: Duration = Duration::from_millis(50);
 
-/// The fingerprint of a request: SHA-256 of the operation name and its canonical input.
-pub fn fingerprint(operation: &str, input: &impl serde::Serialize) -> AppResult<Vec<u8>> {
+/// Version of the fingerprints computed now (the first byte of each).
+const FINGERPRINT_VERSION: u8 = 2;
+
+/// A request's key with what identifies the movement it asks for.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    /// The client's key (validated).
+    pub key: String,
+    /// The fingerprint of the movement (version 2).
+    pub fingerprint: Vec<u8>,
+    /// The version-1 fingerprint of the same request, so keys stored before version 2 still
+    /// replay. Remove once every version-1 key is past its retention.
+    pub legacy: Vec<u8>,
+}
+
+impl Idempotency {
+    /// The key of a movement: `operation` names the mutation, `command` is what it does.
+    pub fn new(key: String, operation: &str, command: &Command, legacy: Vec<u8>) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(operation.as_bytes());
+        hasher.update([0]);
+        hasher.update(command.canonical());
+        let mut fingerprint = vec![FINGERPRINT_VERSION];
+        fingerprint.extend_from_slice(&hasher.finalize());
+        Self {
+            key,
+            fingerprint,
+            legacy,
+        }
+    }
+
+    /// Whether a stored fingerprint (of either version) is this request's.
+    fn matches(&self, stored: &[u8]) -> bool {
+        stored == self.fingerprint.as_slice() || stored == self.legacy.as_slice()
+    }
+}
+
+/// The version-1 fingerprint: SHA-256 of the operation name and its serialised input.
+pub fn legacy_fingerprint(operation: &str, input: &impl serde::Serialize) -> AppResult<Vec<u8>> {
     let json = serde_json::to_vec(input).map_err(AppError::internal)?;
     let mut hasher = Sha256::new();
     hasher.update(operation.as_bytes());
@@ -49,8 +92,7 @@ pub enum Claim {
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     user_id: i32,
-    key: &str,
-    fingerprint: &[u8],
+    key: &Idempotency,
     retention: Duration,
 ) -> AppResult<Claim> {
     // New, or expired and taken over: either way this request owns the key now.
@@ -62,8 +104,8 @@ pub async fn claim(
            WHERE idempotency_keys.created_at < now() - make_interval(secs => $4)",
     )
     .bind::<diesel::sql_types::Integer, _>(user_id)
-    .bind::<diesel::sql_types::Text, _>(key)
-    .bind::<diesel::sql_types::Bytea, _>(fingerprint)
+    .bind::<diesel::sql_types::Text, _>(&key.key)
+    .bind::<diesel::sql_types::Bytea, _>(&key.fingerprint)
     .bind::<diesel::sql_types::Double, _>(seconds(retention))
     .execute(conn)
     .await?;
@@ -71,11 +113,11 @@ pub async fn claim(
         return Ok(Claim::Fresh);
     }
     let (stored_fp, result): (Vec<u8>, serde_json::Value) = idempotency_keys::table
-        .find((user_id, key))
+        .find((user_id, &key.key))
         .select((idempotency_keys::fingerprint, idempotency_keys::result))
         .first(conn)
         .await?;
-    if stored_fp != fingerprint {
+    if !key.matches(&stored_fp) {
         return Err(AppError::Conflict(
             "this idempotency key was already used with a different input".into(),
         ));

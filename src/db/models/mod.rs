@@ -12,3 +12,4 @@ pub mod store;
 pub mod token;
 pub mod transaction;
 pub mod user;
+pub mod wal;

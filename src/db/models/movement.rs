@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::{
     db::models::{
-        idempotency::{self, Claim},
+        idempotency::{self, Claim, Idempotency},
         page::{Bind, SqlBuilder},
         stock::Stock,
         transaction::InventoryTransaction,
@@ -33,25 +33,49 @@ use crate::{
 /// fixed order) is retried before the error reaches the client.
 pub const DEADLOCK_RETRIES: usize = 3;
 
-/// Where, in the client's input, each part of a line came from (for `extensions.field`).
-#[derive(Debug, Clone)]
-pub struct FieldPaths {
-    /// The product argument, e.g. `input.productId`.
-    pub product: String,
-    /// The store argument, e.g. `input.fromStoreId`.
-    pub store: String,
-    /// The quantity argument, e.g. `input.lines.2.quantity`.
-    pub quantity: String,
+/// A rule a movement broke, found by the database (which line is told by [`MovementError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// The product does not exist.
+    UnknownProduct,
+    /// The store does not exist.
+    UnknownStore,
+    /// The product is archived.
+    ArchivedProduct,
+    /// A removal larger than the stock (both read under the row's lock).
+    InsufficientStock {
+        /// Stock on hand.
+        available: i64,
+        /// Quantity asked for.
+        requested: i64,
+    },
+    /// The stock would exceed the largest storable quantity.
+    StockTooLarge,
 }
 
-impl FieldPaths {
-    /// Paths under one prefix with the usual argument names (`{prefix}.productId`, …).
-    pub fn under(prefix: &str, store_arg: &str, quantity_arg: &str) -> Self {
-        Self {
-            product: format!("{prefix}.productId"),
-            store: format!("{prefix}.{store_arg}"),
-            quantity: format!("{prefix}.{quantity_arg}"),
-        }
+/// Why a movement did not happen; nothing was written either way.
+#[derive(Debug)]
+pub enum MovementError {
+    /// Line `line` of the command (0-based; an adjustment is line 0) broke `rule`.
+    Refused {
+        /// Which line.
+        line: usize,
+        /// Which rule.
+        rule: Rule,
+    },
+    /// Anything else (database unavailable, idempotency conflict, …).
+    Failed(AppError),
+}
+
+impl From<AppError> for MovementError {
+    fn from(err: AppError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+impl From<diesel::result::Error> for MovementError {
+    fn from(err: diesel::result::Error) -> Self {
+        Self::Failed(err.into())
     }
 }
 
@@ -70,8 +94,6 @@ pub struct Line {
     pub note: Option<String>,
     /// Shared by the legs of a transfer.
     pub reference: Option<String>,
-    /// Argument paths for errors.
-    pub fields: FieldPaths,
 }
 
 /// A stocktake: set the row to a counted quantity.
@@ -85,8 +107,6 @@ pub struct Adjustment {
     pub counted: i32,
     /// The reason, written as the ledger row's note.
     pub reason: String,
-    /// Argument paths for errors.
-    pub fields: FieldPaths,
 }
 
 /// What a movement does.
@@ -98,13 +118,54 @@ pub enum Command {
     Adjust(Adjustment),
 }
 
+impl Command {
+    /// What the command does, as bytes for its idempotency fingerprint: every line's kind,
+    /// product, store, change and note (not a transfer's reference: it is drawn per call), or
+    /// the adjustment's row, count and reason. Lengths are written before texts, so no two
+    /// commands share an encoding.
+    pub fn canonical(&self) -> Vec<u8> {
+        fn text(out: &mut Vec<u8>, text: Option<&str>) {
+            match text {
+                None => out.push(0),
+                Some(text) => {
+                    out.push(1);
+                    out.extend_from_slice(&(text.len() as u64).to_be_bytes());
+                    out.extend_from_slice(text.as_bytes());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        match self {
+            Self::Lines(lines) => {
+                out.push(b'L');
+                out.extend_from_slice(&(lines.len() as u64).to_be_bytes());
+                for line in lines {
+                    text(&mut out, Some(line.kind.as_str()));
+                    out.extend_from_slice(&line.product_id.to_be_bytes());
+                    out.extend_from_slice(&line.store_id.to_be_bytes());
+                    out.extend_from_slice(&line.change.to_be_bytes());
+                    text(&mut out, line.note.as_deref());
+                }
+            }
+            Self::Adjust(adj) => {
+                out.push(b'A');
+                out.extend_from_slice(&adj.product_id.to_be_bytes());
+                out.extend_from_slice(&adj.store_id.to_be_bytes());
+                out.extend_from_slice(&adj.counted.to_be_bytes());
+                text(&mut out, Some(&adj.reason));
+            }
+        }
+        out
+    }
+}
+
 /// Who asks, and the idempotency key of the request if any.
 #[derive(Debug, Clone)]
 pub struct Request {
     /// The acting user (written on ledger rows; scope of the key).
     pub user_id: i32,
-    /// The client's key and the fingerprint of the request.
-    pub idempotency: Option<(String, Vec<u8>)>,
+    /// The client's key and the fingerprint of the movement.
+    pub idempotency: Option<Idempotency>,
 }
 
 /// The result of a movement (or the replay of a stored one).
@@ -134,7 +195,7 @@ struct Applied {
     #[diesel(sql_type = Int8)]
     id: i64,
     #[diesel(sql_type = Text)]
-    kind: String,
+    kind: TransactionType,
     #[diesel(sql_type = Int4)]
     product_id: i32,
     #[diesel(sql_type = Int4)]
@@ -272,21 +333,12 @@ async fn diagnose(
     .await?)
 }
 
-/// The refusal for a line on an unknown or archived product or an unknown store, if any.
-fn refusal(d: &Diagnosis, fields: &FieldPaths) -> Option<AppError> {
+/// The rule a line on an unknown or archived product or an unknown store breaks, if any.
+fn refusal(d: &Diagnosis) -> Option<Rule> {
     match d.archived {
-        None => Some(AppError::not_found(format!(
-            "`{}` names no product",
-            fields.product
-        ))),
-        Some(_) if !d.store_exists => Some(AppError::not_found(format!(
-            "`{}` names no store",
-            fields.store
-        ))),
-        Some(true) => Some(AppError::bad_input(
-            fields.product.clone(),
-            "the product is archived and accepts no stock movements",
-        )),
+        None => Some(Rule::UnknownProduct),
+        Some(_) if !d.store_exists => Some(Rule::UnknownStore),
+        Some(true) => Some(Rule::ArchivedProduct),
         Some(false) => None,
     }
 }
@@ -301,8 +353,9 @@ fn is_overflow(err: &diesel::result::Error) -> bool {
 async fn write_line(
     conn: &mut AsyncPgConnection,
     user_id: i32,
+    at: usize,
     line: &Line,
-) -> AppResult<Option<Applied>> {
+) -> Result<Option<Applied>, MovementError> {
     line_sql(user_id, line)
         .build()
         .get_result(conn)
@@ -310,10 +363,10 @@ async fn write_line(
         .optional()
         .map_err(|err| {
             if is_overflow(&err) {
-                AppError::bad_input(
-                    line.fields.quantity.clone(),
-                    "the stock would exceed the largest storable quantity",
-                )
+                MovementError::Refused {
+                    line: at,
+                    rule: Rule::StockTooLarge,
+                }
             } else {
                 err.into()
             }
@@ -329,32 +382,36 @@ async fn write_line(
 async fn apply(
     conn: &mut AsyncPgConnection,
     user_id: i32,
+    at: usize,
     line: &Line,
-) -> AppResult<(InventoryTransaction, Stock)> {
-    if let Some(applied) = write_line(conn, user_id, line).await? {
+) -> Result<(InventoryTransaction, Stock), MovementError> {
+    if let Some(applied) = write_line(conn, user_id, at, line).await? {
         return Ok(applied.split());
     }
     let d = diagnose(conn, line.product_id, line.store_id).await?;
-    if let Some(err) = refusal(&d, &line.fields) {
-        return Err(err);
+    if let Some(rule) = refusal(&d) {
+        return Err(MovementError::Refused { line: at, rule });
     }
     if line.change < 0 {
         let available = i64::from(d.quantity.unwrap_or(0));
         let requested = -i64::from(line.change);
         if available < requested {
-            return Err(AppError::InsufficientStock {
-                available,
-                requested,
-                field: Some(line.fields.quantity.clone()),
+            return Err(MovementError::Refused {
+                line: at,
+                rule: Rule::InsufficientStock {
+                    available,
+                    requested,
+                },
             });
         }
-        if let Some(applied) = write_line(conn, user_id, line).await? {
+        if let Some(applied) = write_line(conn, user_id, at, line).await? {
             return Ok(applied.split());
         }
     }
     Err(AppError::internal(anyhow::anyhow!(
         "a stock movement wrote nothing without a reason"
-    )))
+    ))
+    .into())
 }
 
 /// Locks the existing stock rows of these pairs in (product, store) order.
@@ -376,7 +433,7 @@ async fn apply_lines(
     conn: &mut AsyncPgConnection,
     user_id: i32,
     lines: &[Line],
-) -> AppResult<Outcome> {
+) -> Result<Outcome, MovementError> {
     if lines.len() > 1 {
         let mut pairs: Vec<(i32, i32)> = lines.iter().map(|l| (l.product_id, l.store_id)).collect();
         pairs.sort_unstable();
@@ -388,8 +445,8 @@ async fn apply_lines(
         stocks: Vec::with_capacity(lines.len()),
         new_stock: 0,
     };
-    for line in lines {
-        let (tx, stock) = apply(conn, user_id, line).await?;
+    for (at, line) in lines.iter().enumerate() {
+        let (tx, stock) = apply(conn, user_id, at, line).await?;
         outcome.new_stock = stock.quantity;
         outcome.transactions.push(tx);
         outcome.stocks.push(stock);
@@ -420,12 +477,12 @@ async fn apply_adjustment(
     conn: &mut AsyncPgConnection,
     user_id: i32,
     adj: &Adjustment,
-) -> AppResult<Outcome> {
+) -> Result<Outcome, MovementError> {
     use crate::db::schema::stocks;
     let mut current = lock_quantity(conn, adj.product_id, adj.store_id).await?;
     let d = diagnose(conn, adj.product_id, adj.store_id).await?;
-    if let Some(err) = refusal(&d, &adj.fields) {
-        return Err(err);
+    if let Some(rule) = refusal(&d) {
+        return Err(MovementError::Refused { line: 0, rule });
     }
     if current.is_none() {
         diesel::insert_into(stocks::table)
@@ -458,7 +515,6 @@ async fn apply_adjustment(
         change,
         note: Some(adj.reason.clone()),
         reference: None,
-        fields: adj.fields.clone(),
     };
     apply_lines(conn, user_id, std::slice::from_ref(&line)).await
 }
@@ -502,9 +558,9 @@ async fn replay(conn: &mut AsyncPgConnection, stored: &serde_json::Value) -> App
 }
 
 /// Whether an error is PostgreSQL's deadlock detection.
-fn is_deadlock(err: &AppError) -> bool {
+fn is_deadlock(err: &MovementError) -> bool {
     match err {
-        AppError::Internal(cause) => cause
+        MovementError::Failed(AppError::Internal(cause)) => cause
             .downcast_ref::<diesel::result::Error>()
             .is_some_and(|e| matches!(e, diesel::result::Error::DatabaseError(_, info) if info.message().contains("deadlock detected"))),
         _ => false,
@@ -519,14 +575,14 @@ pub async fn execute(
     request: &Request,
     command: &Command,
     key_retention: std::time::Duration,
-) -> AppResult<Outcome> {
+) -> Result<Outcome, MovementError> {
     // One line without a key is one statement when it succeeds: atomic on its own (the stock
     // row, its ledger row and the notification commit together), so it needs no BEGIN/COMMIT
     // round trips, and touching one row it cannot deadlock.
     if let (None, Command::Lines(lines)) = (&request.idempotency, command)
         && let [line] = lines.as_slice()
     {
-        match write_line(conn, request.user_id, line).await {
+        match write_line(conn, request.user_id, 0, line).await {
             Ok(Some(applied)) => {
                 let (tx, stock) = applied.split();
                 return Ok(Outcome {
@@ -547,21 +603,21 @@ pub async fn execute(
     loop {
         let result = conn
             .transaction(async |conn| {
-                if let Some((key, fp)) = &request.idempotency
+                if let Some(key) = &request.idempotency
                     && let Claim::Replay(stored) =
-                        idempotency::claim(conn, request.user_id, key, fp, key_retention).await?
+                        idempotency::claim(conn, request.user_id, key, key_retention).await?
                 {
-                    return replay(conn, &stored).await;
+                    return Ok(replay(conn, &stored).await?);
                 }
                 let outcome = match command {
                     Command::Lines(lines) => apply_lines(conn, request.user_id, lines).await?,
                     Command::Adjust(adj) => apply_adjustment(conn, request.user_id, adj).await?,
                 };
-                if let Some((key, _)) = &request.idempotency {
-                    idempotency::store_result(conn, request.user_id, key, &outcome.to_json())
+                if let Some(key) = &request.idempotency {
+                    idempotency::store_result(conn, request.user_id, &key.key, &outcome.to_json())
                         .await?;
                 }
-                Ok::<_, AppError>(outcome)
+                Ok::<_, MovementError>(outcome)
             })
             .await;
         match result {
@@ -571,5 +627,38 @@ pub async fn execute(
             }
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(note: Option<&str>, reference: Option<&str>) -> Line {
+        Line {
+            kind: TransactionType::Outbound,
+            product_id: 1,
+            store_id: 2,
+            change: -3,
+            note: note.map(str::to_string),
+            reference: reference.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_canonical_form_tells_apart_what_differs_and_ignores_a_transfers_reference() {
+        let of = |lines: Vec<Line>| Command::Lines(lines).canonical();
+        assert_eq!(
+            of(vec![line(None, Some("TR-1"))]),
+            of(vec![line(None, Some("TR-2"))])
+        );
+        assert_ne!(of(vec![line(None, None)]), of(vec![line(Some(""), None)]));
+        assert_ne!(
+            of(vec![line(Some("ab"), None), line(Some("c"), None)]),
+            of(vec![line(Some("a"), None), line(Some("bc"), None)])
+        );
+        let mut inbound = line(None, None);
+        inbound.kind = TransactionType::Inbound;
+        assert_ne!(of(vec![inbound]), of(vec![line(None, None)]));
     }
 }

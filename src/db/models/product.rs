@@ -43,27 +43,27 @@ pub struct Product {
 }
 
 /// The products with these ids (unknown ids are skipped).
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Product>> {
+pub async fn by_ids(mut conn: &AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Product>> {
     Ok(products::table
         .filter(products::id.eq_any(ids))
         .select(Product::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 
 /// The product with this SKU, if any.
-pub async fn by_sku(conn: &mut AsyncPgConnection, sku: &str) -> AppResult<Option<Product>> {
+pub async fn by_sku(mut conn: &AsyncPgConnection, sku: &str) -> AppResult<Option<Product>> {
     Ok(products::table
         .filter(products::sku.eq(sku))
         .select(Product::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }
 
 /// Up to `limit` non-archived products after SKU `after`, in SKU order.
 pub async fn page_by_sku(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     after: Option<&str>,
     limit: i64,
 ) -> AppResult<Vec<Product>> {
@@ -76,15 +76,15 @@ pub async fn page_by_sku(
     if let Some(after) = after {
         query = query.filter(products::sku.gt(after.to_string()));
     }
-    Ok(query.load(conn).await?)
+    Ok(query.load(&mut conn).await?)
 }
 
 /// How many non-archived products there are.
-pub async fn count_active(conn: &mut AsyncPgConnection) -> AppResult<i64> {
+pub async fn count_active(mut conn: &AsyncPgConnection) -> AppResult<i64> {
     Ok(products::table
         .filter(products::archived.eq(false))
         .count()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await?)
 }
 
@@ -183,7 +183,7 @@ fn filter_sql(sql: &mut SqlBuilder, filter: &ProductFilter) {
 /// A keyset page of the products matching `filter`, in `order` (`asc` or not), read in the
 /// page's direction (the caller reverses a backward page).
 pub async fn page(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     filter: &ProductFilter,
     order: ProductOrder,
     asc: bool,
@@ -226,14 +226,14 @@ pub async fn page(
     sql.push(&order_sql)
         .push(" LIMIT ")
         .bind(Bind::BigInt(ks.fetch()));
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// How many products match `filter`.
-pub async fn count(conn: &mut AsyncPgConnection, filter: &ProductFilter) -> AppResult<i64> {
+pub async fn count(mut conn: &AsyncPgConnection, filter: &ProductFilter) -> AppResult<i64> {
     let mut sql = SqlBuilder::new("SELECT count(*) AS count FROM products p WHERE TRUE");
     filter_sql(&mut sql, filter);
-    let row: CountRow = sql.build().get_result(conn).await?;
+    let row: CountRow = sql.build().get_result(&mut conn).await?;
     Ok(row.count)
 }
 
@@ -261,7 +261,7 @@ fn category_tree_sql(sql: &mut SqlBuilder, category_ids: &[i32], include_descend
 /// One keyset page (SKU order, archived left out) per category, in one query; rows come in
 /// each page's read direction.
 pub async fn pages_by_category(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     category_ids: &[i32],
     include_descendants: bool,
     ks: &Keyset<String>,
@@ -274,12 +274,12 @@ pub async fn pages_by_category(
          WHERE p.category_id IN (SELECT t.id FROM t WHERE t.root = r.root) AND NOT p.archived"
     ));
     sku_page_tail(&mut sql, ks);
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// How many non-archived products each category (or subtree) lists.
 pub async fn counts_by_category(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     category_ids: &[i32],
     include_descendants: bool,
 ) -> AppResult<Vec<KeyTotal>> {
@@ -289,12 +289,12 @@ pub async fn counts_by_category(
         "SELECT t.root AS key, count(p.id) AS total FROM t \
          JOIN products p ON p.category_id = t.id AND NOT p.archived GROUP BY t.root",
     );
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// The stock of each category subtree (archived products included), in one store or all.
 pub async fn category_totals(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     category_ids: &[i32],
     store_id: Option<i32>,
 ) -> AppResult<Vec<KeyTotal>> {
@@ -308,7 +308,7 @@ pub async fn category_totals(
         sql.push(" AND st.store_id = ").bind(Bind::Int(store_id));
     }
     sql.push(" GROUP BY t.root");
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 // ---------------------------------------------------------------- writes (catalogue mutations)

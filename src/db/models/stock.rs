@@ -96,7 +96,7 @@ pub struct SkuStock {
 /// One keyset page (product-SKU order) of stock rows per store, in one query; rows come in
 /// each page's read direction.
 pub async fn pages_by_store(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     store_ids: &[i32],
     filter: &StockFilter,
     ks: &Keyset<String>,
@@ -108,12 +108,12 @@ pub async fn pages_by_store(
     ));
     stock_filter_sql(&mut sql, filter);
     sku_page_tail(&mut sql, ks);
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// How many stock rows of each store match `filter`.
 pub async fn counts_by_store(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     store_ids: &[i32],
     filter: &StockFilter,
 ) -> AppResult<Vec<KeyTotal>> {
@@ -124,7 +124,7 @@ pub async fn counts_by_store(
     sql.bind(Bind::Ints(store_ids.to_vec())).push(")");
     stock_filter_sql(&mut sql, filter);
     sql.push(" GROUP BY st.store_id");
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// The sort key of a low-stock row: store code, then product SKU.
@@ -148,7 +148,7 @@ pub struct LowStockRow {
 /// is walked in SKU order through the products' SKU index (a LATERAL per store, stores in code
 /// order), so a page reads about as many rows as it returns.
 pub async fn low_stock_page(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     store_id: Option<i32>,
     ks: &Keyset<LowStockCursor>,
 ) -> AppResult<Vec<LowStockRow>> {
@@ -176,12 +176,12 @@ pub async fn low_stock_page(
     }
     sql.push(&format!(" ORDER BY s.code {d}, x.sku {d} LIMIT "))
         .bind(Bind::BigInt(ks.fetch()));
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// How many rows are at or below their reorder point.
 pub async fn low_stock_count(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     store_id: Option<i32>,
 ) -> AppResult<i64> {
     let mut sql = SqlBuilder::new(
@@ -190,12 +190,12 @@ pub async fn low_stock_count(
     if let Some(store_id) = store_id {
         sql.push(" AND st.store_id = ").bind(Bind::Int(store_id));
     }
-    let row: CountRow = sql.build().get_result(conn).await?;
+    let row: CountRow = sql.build().get_result(&mut conn).await?;
     Ok(row.count)
 }
 
 /// The stock rows of these (product, store) pairs that exist.
-pub async fn by_pairs(conn: &mut AsyncPgConnection, pairs: &[(i32, i32)]) -> AppResult<Vec<Stock>> {
+pub async fn by_pairs(mut conn: &AsyncPgConnection, pairs: &[(i32, i32)]) -> AppResult<Vec<Stock>> {
     let mut sql = SqlBuilder::new(&format!("SELECT {STOCK_COLUMNS} FROM unnest("));
     sql.bind(Bind::Ints(pairs.iter().map(|p| p.0).collect()))
         .push("::int[], ")
@@ -204,12 +204,12 @@ pub async fn by_pairs(conn: &mut AsyncPgConnection, pairs: &[(i32, i32)]) -> App
             "::int[]) AS k(product_id, store_id) \
              JOIN stocks st ON st.product_id = k.product_id AND st.store_id = k.store_id",
         );
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// The stock rows of these products, each product's in store-code order.
 pub async fn by_products(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     product_ids: &[i32],
 ) -> AppResult<Vec<Stock>> {
     let mut sql = SqlBuilder::new(&format!(
@@ -218,12 +218,12 @@ pub async fn by_products(
     ));
     sql.bind(Bind::Ints(product_ids.to_vec()))
         .push(") ORDER BY st.product_id, s.code, s.id");
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// Each product's stock summed over all stores (products without rows are left out).
 pub async fn totals_by_product(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     product_ids: &[i32],
 ) -> AppResult<Vec<KeyTotal>> {
     let mut sql = SqlBuilder::new(
@@ -231,7 +231,7 @@ pub async fn totals_by_product(
     );
     sql.bind(Bind::Ints(product_ids.to_vec()))
         .push(") GROUP BY product_id");
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// A pair's quantity at a moment, by the position of the question in the batch.
@@ -247,7 +247,7 @@ pub struct QuantityAt {
 
 /// For each (product, store, moment): the stock as it stood then, from the ledger.
 pub async fn quantities_at(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     questions: &[(i32, i32, DateTime<Utc>)],
 ) -> AppResult<Vec<QuantityAt>> {
     let mut sql = SqlBuilder::new(
@@ -261,7 +261,7 @@ pub async fn quantities_at(
         .push("::int[], ")
         .bind(Bind::Tss(questions.iter().map(|q| q.2).collect()))
         .push("::timestamptz[]) WITH ORDINALITY AS k(p, s, at, n)");
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 // ---------------------------------------------------------------- writes (reorder points)

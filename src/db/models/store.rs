@@ -23,27 +23,27 @@ pub struct Store {
 }
 
 /// The stores with these ids (unknown ids are skipped).
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Store>> {
+pub async fn by_ids(mut conn: &AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Store>> {
     Ok(stores::table
         .filter(stores::id.eq_any(ids))
         .select(Store::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 
 /// The store with this code, if any.
-pub async fn by_code(conn: &mut AsyncPgConnection, code: &str) -> AppResult<Option<Store>> {
+pub async fn by_code(mut conn: &AsyncPgConnection, code: &str) -> AppResult<Option<Store>> {
     Ok(stores::table
         .filter(stores::code.eq(code))
         .select(Store::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }
 
 /// Up to `limit` stores after code `after`, in code order.
 pub async fn page_by_code(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     after: Option<&str>,
     limit: i64,
 ) -> AppResult<Vec<Store>> {
@@ -55,12 +55,12 @@ pub async fn page_by_code(
     if let Some(after) = after {
         query = query.filter(stores::code.gt(after.to_string()));
     }
-    Ok(query.load(conn).await?)
+    Ok(query.load(&mut conn).await?)
 }
 
 /// How many stores there are.
-pub async fn count(conn: &mut AsyncPgConnection) -> AppResult<i64> {
-    Ok(stores::table.count().get_result(conn).await?)
+pub async fn count(mut conn: &AsyncPgConnection) -> AppResult<i64> {
+    Ok(stores::table.count().get_result(&mut conn).await?)
 }
 
 /// A store with a user whose scope holds it.
@@ -74,7 +74,7 @@ pub struct UserStore {
 
 /// The stores these users are scoped to, each user's in code order.
 pub async fn for_users(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user_ids: &[i32],
 ) -> AppResult<Vec<UserStore>> {
     use crate::db::schema::user_stores;
@@ -83,7 +83,7 @@ pub async fn for_users(
         .filter(user_stores::user_id.eq_any(user_ids))
         .select((user_stores::user_id, Store::as_select()))
         .order((user_stores::user_id, stores::code.asc(), stores::id.asc()))
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 

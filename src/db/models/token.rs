@@ -51,7 +51,7 @@ pub async fn create(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<(Ap
 /// statement, but writes only when the stored time is older than
 /// [`TOKEN_LAST_USED_RESOLUTION`] (no write per request).
 pub async fn user_for_token(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     clear: &str,
 ) -> AppResult<Option<(crate::db::models::user::User, Vec<i32>)>> {
     let resolution = i64::try_from(TOKEN_LAST_USED_RESOLUTION.as_secs()).unwrap_or(60);
@@ -75,7 +75,7 @@ pub async fn user_for_token(
              FROM t JOIN users u ON u.id = t.user_id \
              LEFT JOIN touched ON touched.id = t.id",
         );
-    let row: Option<TokenUser> = sql.build().get_result(conn).await.optional()?;
+    let row: Option<TokenUser> = sql.build().get_result(&mut conn).await.optional()?;
     Ok(row.map(|r| (r.user, r.store_ids)))
 }
 

@@ -10,6 +10,7 @@ use crate::{
         models::page::{Bind, Keyset, SqlBuilder, dir, keyset_range},
         schema::inventory_transactions,
     },
+    domain::ledger::TransactionType,
     error::AppResult,
 };
 
@@ -19,9 +20,9 @@ use crate::{
 pub struct InventoryTransaction {
     /// Primary key, increasing with time of insertion.
     pub id: i64,
-    /// INBOUND, OUTBOUND, TRANSFER_IN, TRANSFER_OUT or ADJUSTMENT.
+    /// What kind of change.
     #[diesel(column_name = type_)]
-    pub kind: String,
+    pub kind: TransactionType,
     /// The product.
     pub product_id: i32,
     /// The store.
@@ -65,8 +66,8 @@ pub struct TransactionFilter {
     pub product_id: Option<i32>,
     /// In this store.
     pub store_id: Option<i32>,
-    /// Of this type (stored name).
-    pub kind: Option<String>,
+    /// Of this type.
+    pub kind: Option<TransactionType>,
     /// Recorded by this user.
     pub user_id: Option<i32>,
     /// At or after this moment.
@@ -85,8 +86,9 @@ fn filter_sql(sql: &mut SqlBuilder, f: &TransactionFilter) {
     if let Some(v) = f.store_id {
         sql.push(" AND t.store_id = ").bind(Bind::Int(v));
     }
-    if let Some(v) = &f.kind {
-        sql.push(" AND t.type = ").bind(Bind::Text(v.clone()));
+    if let Some(v) = f.kind {
+        sql.push(" AND t.type = ")
+            .bind(Bind::Text(v.as_str().to_string()));
     }
     if let Some(v) = f.user_id {
         sql.push(" AND t.user_id = ").bind(Bind::Int(v));
@@ -114,7 +116,7 @@ fn range_and_order(sql: &mut SqlBuilder, ks: &Keyset<TransactionCursor>) {
 
 /// A keyset page of the ledger rows matching `filter`, newest first.
 pub async fn page(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     filter: &TransactionFilter,
     ks: &Keyset<TransactionCursor>,
 ) -> AppResult<Vec<InventoryTransaction>> {
@@ -123,7 +125,7 @@ pub async fn page(
     ));
     filter_sql(&mut sql, filter);
     range_and_order(&mut sql, ks);
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// Whose ledger a per-parent page lists.
@@ -138,10 +140,10 @@ pub enum LedgerOwner {
 /// The first page (newest first) of the ledger of each product or store, in one query (a
 /// LATERAL join over the ids); rows come in each page's read direction.
 pub async fn pages_by_owner(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     owner: LedgerOwner,
     ids: &[i32],
-    kind: Option<&str>,
+    kind: Option<TransactionType>,
     ks: &Keyset<TransactionCursor>,
 ) -> AppResult<Vec<InventoryTransaction>> {
     let column = match owner {
@@ -155,21 +157,21 @@ pub async fn pages_by_owner(
     ));
     if let Some(kind) = kind {
         sql.push(" AND t.type = ")
-            .bind(Bind::Text(kind.to_string()));
+            .bind(Bind::Text(kind.as_str().to_string()));
     }
     range_and_order(&mut sql, ks);
     sql.push(") x");
-    Ok(sql.build().load(conn).await?)
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// The ledger rows with these ids.
 pub async fn by_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[i64],
 ) -> AppResult<Vec<InventoryTransaction>> {
     Ok(inventory_transactions::table
         .filter(inventory_transactions::id.eq_any(ids))
         .select(InventoryTransaction::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }

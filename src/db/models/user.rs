@@ -20,34 +20,27 @@ pub struct User {
     pub username: String,
     /// Name shown to people.
     pub display_name: String,
-    /// Role name as stored (see [`User::role`]).
-    pub role: String,
+    /// What the user may do (an unknown stored name is an error, see `db::enums`).
+    pub role: Role,
     /// When created.
     pub created_at: DateTime<Utc>,
 }
 
-impl User {
-    /// The user's role; an unknown stored value counts as the weakest role.
-    pub fn role(&self) -> Role {
-        self.role.parse().unwrap_or(Role::Viewer)
-    }
-}
-
 /// The users with these ids (unknown ids are skipped).
-pub async fn by_ids(conn: &mut AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<User>> {
+pub async fn by_ids(mut conn: &AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<User>> {
     Ok(users::table
         .filter(users::id.eq_any(ids))
         .select(User::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 
 /// The user with this username, if any.
-pub async fn by_username(conn: &mut AsyncPgConnection, username: &str) -> AppResult<Option<User>> {
+pub async fn by_username(mut conn: &AsyncPgConnection, username: &str) -> AppResult<Option<User>> {
     Ok(users::table
         .filter(users::username.eq(username))
         .select(User::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()?)
 }
@@ -108,12 +101,12 @@ pub async fn any_exist(conn: &mut AsyncPgConnection) -> AppResult<bool> {
 }
 
 /// The ids of the stores a user is scoped to (empty: all stores).
-pub async fn store_ids(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<Vec<i32>> {
+pub async fn store_ids(mut conn: &AsyncPgConnection, user_id: i32) -> AppResult<Vec<i32>> {
     Ok(user_stores::table
         .filter(user_stores::user_id.eq(user_id))
         .select(user_stores::store_id)
         .order(user_stores::store_id)
-        .load(conn)
+        .load(&mut conn)
         .await?)
 }
 

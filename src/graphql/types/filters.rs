@@ -149,7 +149,7 @@ impl TransactionFilter {
                 .store_id
                 .map(|id| ids::store_id(&id, "filter.storeId"))
                 .transpose()?,
-            kind: f.kind.map(|k| k.as_str().to_string()),
+            kind: f.kind.map(Into::into),
             user_id: f
                 .user_id
                 .map(|id| ids::user_id(&id, "filter.userId"))

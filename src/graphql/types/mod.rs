@@ -8,6 +8,7 @@ pub mod create_category_input;
 pub mod create_product_input;
 pub mod create_store_input;
 pub mod decimal;
+pub mod enums;
 pub mod filters;
 pub mod movement_direction;
 pub mod movement_line;

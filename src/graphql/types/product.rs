@@ -7,7 +7,7 @@ use crate::{
     db::models::{product as model, transaction::LedgerOwner},
     error::AppError,
     graphql::{
-        conn, ids,
+        ids,
         ids::NodeId,
         loaders,
         loaders::{
@@ -15,7 +15,7 @@ use crate::{
             StockKey,
         },
         pagination::{self, Edge, Page, PageInfo, to_int},
-        prefetch,
+        prefetch, reads,
         types::{
             category::Category,
             decimal::Decimal,
@@ -23,6 +23,7 @@ use crate::{
             transaction::{InventoryTransactionConnection, TransactionType},
         },
     },
+    with_read,
 };
 
 /// A product of the catalogue.
@@ -111,7 +112,7 @@ impl Product {
         let key = LedgerPageKey {
             owner: LedgerOwner::Product,
             id: self.0.id,
-            kind: kind.map(|k| k.as_str().to_string()),
+            kind: kind.map(Into::into),
             page,
         };
         let rows = loaders(ctx)
@@ -172,7 +173,9 @@ impl ProductConnection {
     /// How many products match, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
         let total = match &self.total {
-            ProductTotal::Filter(filter) => model::count(&mut *conn(ctx).await?, filter).await?,
+            ProductTotal::Filter(filter) => {
+                with_read!(reads(ctx), c => model::count(c, filter).await)?
+            }
             ProductTotal::Category(key) => loaders(ctx).load_one(*key).await?.unwrap_or(0),
         };
         Ok(to_int(total)?)

@@ -7,13 +7,14 @@ use crate::{
     db::models::stock as model,
     error::AppError,
     graphql::{
-        conn,
         ids::NodeId,
         loaders,
         loaders::{ProductKey, QuantityAtKey, StoreKey, StoreStockCountKey},
         pagination::{Edge, Page, PageInfo, to_int},
+        reads,
         types::{product::Product, store::Store},
     },
+    with_read,
 };
 
 /// A stock row.
@@ -118,7 +119,7 @@ impl StockConnection {
         let total = match &self.total {
             StockTotal::Store(key) => loaders(ctx).load_one(key.clone()).await?.unwrap_or(0),
             StockTotal::LowStock(store_id) => {
-                model::low_stock_count(&mut *conn(ctx).await?, *store_id).await?
+                with_read!(reads(ctx), c => model::low_stock_count(c, *store_id).await)?
             }
         };
         Ok(to_int(total)?)

@@ -5,18 +5,18 @@ use async_graphql::{Context, ID, Object, Result};
 use crate::{
     db::models::{store as model, transaction::LedgerOwner},
     graphql::{
-        conn,
         ids::NodeId,
         loaders,
         loaders::{LedgerPageKey, StoreStockCountKey, StoreStocksKey},
         pagination::{self, Edge, Page, PageInfo, to_int},
-        prefetch,
+        prefetch, reads,
         types::{
             filters::StockFilter,
             stock::{Stock, StockConnection, StockTotal},
             transaction::{InventoryTransactionConnection, TransactionType},
         },
     },
+    with_read,
 };
 
 /// A shop or warehouse that holds stock.
@@ -82,7 +82,7 @@ impl Store {
         let key = LedgerPageKey {
             owner: LedgerOwner::Store,
             id: self.0.id,
-            kind: kind.map(|k| k.as_str().to_string()),
+            kind: kind.map(Into::into),
             page: pagination::forward(first, after)?,
         };
         let rows = loaders(ctx)
@@ -121,6 +121,6 @@ impl StoreConnection {
 
     /// How many stores there are.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i32> {
-        Ok(to_int(model::count(&mut *conn(ctx).await?).await?)?)
+        Ok(to_int(with_read!(reads(ctx), c => model::count(c).await)?)?)
     }
 }

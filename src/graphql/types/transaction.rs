@@ -19,7 +19,7 @@ use crate::{
     },
 };
 
-pub use crate::domain::ledger::TransactionType;
+pub use crate::graphql::types::enums::TransactionType;
 
 /// A ledger row.
 #[derive(Clone)]
@@ -34,10 +34,8 @@ impl InventoryTransaction {
 
     /// What kind of change.
     #[graphql(name = "type")]
-    async fn kind(&self) -> Result<TransactionType> {
-        TransactionType::from_db(&self.0.kind).ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("unknown ledger type {}", self.0.kind)).into()
-        })
+    async fn kind(&self) -> TransactionType {
+        self.0.kind.into()
     }
 
     /// The product.

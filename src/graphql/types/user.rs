@@ -4,8 +4,12 @@ use async_graphql::{Context, ID, Object, Result};
 
 use crate::{
     db::models::user as model,
-    domain::role::Role,
-    graphql::{ids::NodeId, loaders, loaders::UserStoresKey, types::store::Store},
+    graphql::{
+        ids::NodeId,
+        loaders,
+        loaders::UserStoresKey,
+        types::{enums::Role, store::Store},
+    },
 };
 
 /// A user of the service.
@@ -31,7 +35,7 @@ impl User {
 
     /// The user's role.
     async fn role(&self) -> Role {
-        self.0.role()
+        self.0.role.into()
     }
 
     /// Stores a STAFF user may move stock in; empty means all stores.

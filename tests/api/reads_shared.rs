@@ -1,0 +1,218 @@
+//! Many requests per connection: reads of concurrent requests share a few pipelined
+//! connections, so the database's latency is paid once, not per request — measured through a
+//! proxy that delays every byte 50 ms each way — and one request's trouble (a broken shared
+//! connection, its cancellation, an exhausted pool) fails none of the others.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use stockroom::config::{ReadSettings, ServeSettings};
+
+use crate::{
+    delay_proxy::DelayProxy,
+    helpers::{TestApp, error_code, fresh_database},
+    mutations_support::{fixture, sql},
+};
+
+/// The product-detail document of the issue.
+const DETAIL: &str = "query($sku: String!) { product(sku: $sku) { sku name \
+    stocks { quantity store { name } } \
+    transactions(first: 10) { edges { node { id quantity } } } } }";
+
+/// Latency added in each direction between the service and PostgreSQL.
+const ONE_WAY: Duration = Duration::from_millis(50);
+
+/// The service behind a delaying proxy (its sessions named `app_name`), a pool of
+/// `pool_size`, the demo catalogue and its admin token.
+async fn delayed_app(app_name: &str, pool_size: usize) -> (TestApp, DelayProxy, String) {
+    let db_url = fresh_database().await;
+    let proxy = DelayProxy::start(&db_url, ONE_WAY).await;
+    let app = TestApp::spawn_through(
+        &proxy.url(&db_url, app_name),
+        &db_url,
+        pool_size,
+        Duration::from_secs(30),
+        ServeSettings::default(),
+    )
+    .await;
+    let token = app.seed_demo().await;
+    (app, proxy, token)
+}
+
+async fn detail(app: &TestApp, token: &str) -> Value {
+    app.graphql_as(token, DETAIL, json!({ "sku": "DEMO-001" }))
+        .await
+}
+
+fn assert_detail(body: &Value) {
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["product"]["sku"], "DEMO-001", "{body}");
+    let stocks = body["data"]["product"]["stocks"].as_array().unwrap();
+    assert!(!stocks.is_empty(), "{body}");
+    assert!(stocks.iter().all(|s| s["store"]["name"].is_string()));
+    let edges = body["data"]["product"]["transactions"]["edges"]
+        .as_array()
+        .unwrap();
+    assert!(!edges.is_empty(), "{body}");
+}
+
+/// `n` concurrent detail requests; the time until the last answered.
+async fn burst(app: &TestApp, token: &str, n: usize) -> (Duration, Vec<Value>) {
+    let started = Instant::now();
+    let bodies = futures::future::join_all((0..n).map(|_| detail(app, token))).await;
+    (started.elapsed(), bodies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hundred_concurrent_reads_through_50_ms_each_way_take_about_as_long_as_one() {
+    let (app, _proxy, token) = delayed_app("stockroom-latency", 10).await;
+    // Warm up: every statement of the document prepared on the shared connections.
+    for _ in 0..3 {
+        for body in burst(&app, &token, 10).await.1 {
+            assert_detail(&body);
+        }
+    }
+    let mut one = Duration::MAX;
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert_detail(&detail(&app, &token).await);
+        one = one.min(started.elapsed());
+    }
+    let round_trip = ONE_WAY * 2;
+    let round_trips = (one.as_secs_f64() / round_trip.as_secs_f64())
+        .round()
+        .max(1.0);
+    let (hundred, bodies) = burst(&app, &token, 100).await;
+    for body in &bodies {
+        assert_detail(body);
+    }
+    let bound = round_trip.mul_f64(3.0 * round_trips);
+    println!(
+        "product detail with {} ms each way, pool of 10: one request {:.0} ms ({round_trips} round trips), \
+         100 concurrent {:.0} ms ({:.1} × one); bound {:.0} ms",
+        ONE_WAY.as_millis(),
+        one.as_secs_f64() * 1000.0,
+        hundred.as_secs_f64() * 1000.0,
+        hundred.as_secs_f64() / one.as_secs_f64(),
+        bound.as_secs_f64() * 1000.0,
+    );
+    assert!(
+        hundred <= bound,
+        "100 concurrent requests took {hundred:?}, over 3 × {round_trips} round trips ({bound:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broken_shared_connection_fails_none_of_the_requests_sharing_it() {
+    let (app, _proxy, token) = delayed_app("stockroom-broken", 10).await;
+    for body in burst(&app, &token, 10).await.1 {
+        assert_detail(&body);
+    }
+    let admin = sql(&app.db_url).await;
+    let requests = burst(&app, &token, 40);
+    let cut = async {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let ended: i64 = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = 'stockroom-broken'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        ended
+    };
+    let ((_, bodies), ended) = tokio::join!(requests, cut);
+    assert!(ended > 0, "no service connection to end");
+    for body in &bodies {
+        assert_detail(body);
+    }
+    // And the service carries on on fresh connections.
+    for body in burst(&app, &token, 10).await.1 {
+        assert_detail(&body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancelled_request_fails_none_of_the_others_sharing_its_connection() {
+    let (app, _proxy, token) = delayed_app("stockroom-cancel", 10).await;
+    for body in burst(&app, &token, 10).await.1 {
+        assert_detail(&body);
+    }
+    let app = std::sync::Arc::new(app);
+    let spawn = |app: std::sync::Arc<TestApp>, token: String| {
+        tokio::spawn(async move { detail(&app, &token).await })
+    };
+    let kept: Vec<_> = (0..20).map(|_| spawn(app.clone(), token.clone())).collect();
+    let cancelled: Vec<_> = (0..20).map(|_| spawn(app.clone(), token.clone())).collect();
+    // Mid-way (the token check is answered, the loaders' statements are in flight).
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    for handle in &cancelled {
+        handle.abort();
+    }
+    for handle in kept {
+        assert_detail(&handle.await.unwrap());
+    }
+    for body in burst(&app, &token, 20).await.1 {
+        assert_detail(&body);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_go_on_while_transactions_have_exhausted_the_pool() {
+    let db_url = fresh_database().await;
+    let settings = ServeSettings {
+        reads: ReadSettings {
+            shared_connections: 2,
+            ..ReadSettings::default()
+        },
+        ..ServeSettings::default()
+    };
+    // Four connections: two shared by reads, two for transactions.
+    let app =
+        TestApp::spawn_through(&db_url, &db_url, 4, Duration::from_millis(1500), settings).await;
+    let f = fixture(&app, 10).await;
+    let read = "query($id: ID!) { product(id: $id) { sku stocks { quantity store { code } } } }";
+    let vars = json!({ "id": f.product_id });
+    for _ in 0..4 {
+        let body = app.graphql_as(&f.admin, read, vars.clone()).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    // Hold the stock rows: every movement waits on its lock, holding a pooled connection.
+    let mut locker = sql(&app.db_url).await;
+    let tx = locker.transaction().await.unwrap();
+    tx.execute("SELECT * FROM stocks FOR UPDATE", &[])
+        .await
+        .unwrap();
+    let move_one = |i: usize| {
+        let app = &app;
+        let f = &f;
+        async move {
+            app.graphql_as(
+                &f.admin,
+                "mutation($i: StockMovementInput!) { recordOutbound(input: $i) { newStock } }",
+                json!({ "i": { "productId": f.product_id, "storeId": f.store_ids[i % 3], "quantity": 1 } }),
+            )
+            .await
+        }
+    };
+    let movements = futures::future::join_all((0..6).map(move_one));
+    let reads = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        futures::future::join_all((0..50).map(|_| app.graphql_as(&f.admin, read, vars.clone())))
+            .await
+    };
+    let (moved, read_bodies) = tokio::join!(movements, reads);
+    tx.rollback().await.unwrap();
+    for body in &read_bodies {
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(body["data"]["product"]["sku"], "P-1");
+    }
+    assert!(
+        moved
+            .iter()
+            .any(|b| error_code(b) == Some("SERVICE_UNAVAILABLE")),
+        "the pool was not exhausted: {moved:?}"
+    );
+}
