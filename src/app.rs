@@ -27,6 +27,8 @@ pub struct AppState {
     pub settings: Arc<ServeSettings>,
     /// Version of the newest embedded migration (for readiness).
     pub latest_migration: String,
+    /// The WebSocket connection slots.
+    pub sockets: http::ws::Sockets,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             gate: schema::build(pool.clone(), reads.clone(), &settings),
             pool,
             reads,
+            sockets: http::ws::Sockets::new(settings.ws.max_connections),
             settings: Arc::new(settings),
             latest_migration: migrations::latest_version(),
         }

@@ -83,6 +83,10 @@ pub struct ServeSettings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub reads: ReadSettings,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ws: WsSettings,
 }
 
 /// Where reads go: shared pipelined connections, read replicas.
@@ -128,6 +132,48 @@ impl ReadSettings {
     /// half the pool (the rest is for transactions).
     pub fn primary_shared(&self, pool_size: usize) -> usize {
         self.shared_connections.min(pool_size / 2).max(1)
+    }
+}
+
+/// Limits and timers of WebSocket (graphql-transport-ws) connections.
+#[derive(Debug, Clone, Args)]
+pub struct WsSettings {
+    /// How often the token of a connection with running subscriptions is checked again (ms);
+    /// a revoked or deleted token closes the connection with 4403.
+    #[arg(long, env = "STOCKROOM_WS_TOKEN_RECHECK_MS", default_value_t = 60_000)]
+    pub token_recheck_ms: u64,
+
+    /// Most operations (subscriptions) running at once on one connection.
+    #[arg(
+        long,
+        env = "STOCKROOM_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 100
+    )]
+    pub max_subscriptions_per_connection: usize,
+
+    /// Most WebSocket connections open at once; beyond it an upgrade is answered 503.
+    #[arg(long, env = "STOCKROOM_MAX_WS_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// How often the server pings every connection (WebSocket ping frames; ms).
+    #[arg(long, env = "STOCKROOM_WS_PING_INTERVAL_MS", default_value_t = 15_000)]
+    pub ping_interval_ms: u64,
+
+    /// A connection from which nothing (no message, no pong) arrived for this long is closed
+    /// with 4408 (ms).
+    #[arg(long, env = "STOCKROOM_WS_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+}
+
+impl Default for WsSettings {
+    fn default() -> Self {
+        Self {
+            token_recheck_ms: 60_000,
+            max_subscriptions_per_connection: 100,
+            max_connections: 10_000,
+            ping_interval_ms: 15_000,
+            idle_timeout_ms: 60_000,
+        }
     }
 }
 
@@ -230,6 +276,7 @@ impl Default for ServeSettings {
             dev_mode: false,
             limits: Limits::default(),
             reads: ReadSettings::default(),
+            ws: WsSettings::default(),
         }
     }
 }

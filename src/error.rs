@@ -48,6 +48,9 @@ pub enum AppError {
     },
     /// An ID or key in a mutation's input that names nothing.
     NotFound(String),
+    /// A row a write refers to does not exist, in a model's terms; the resolver names the
+    /// argument ([`AppError::naming`]), which makes it a [`AppError::NotFound`].
+    Missing(Missing),
     /// A movement larger than the stock.
     InsufficientStock {
         /// Stock on hand.
@@ -76,7 +79,51 @@ pub enum AppError {
     Internal(anyhow::Error),
 }
 
+/// What a model looked for by id and did not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The product.
+    Product,
+    /// The store.
+    Store,
+    /// The category written to.
+    Category,
+    /// The category asked for as the new parent.
+    ParentCategory,
+}
+
+impl Missing {
+    /// What it is, in words.
+    fn noun(self) -> &'static str {
+        match self {
+            Self::Product => "product",
+            Self::Store => "store",
+            Self::Category | Self::ParentCategory => "category",
+        }
+    }
+}
+
 impl AppError {
+    /// Names the arguments behind a model's error: a missing row that `args` lists becomes
+    /// NOT_FOUND "`{argument}` names no …", and a rule broken about no argument in particular
+    /// (a BAD_USER_INPUT without a field) is about `rule_arg`, when given.
+    pub fn naming(self, args: &[(Missing, &str)], rule_arg: Option<&str>) -> Self {
+        match self {
+            Self::Missing(missing) => match args.iter().find(|(m, _)| *m == missing) {
+                Some((_, arg)) => Self::NotFound(format!("`{arg}` names no {}", missing.noun())),
+                None => Self::Missing(missing),
+            },
+            Self::BadUserInput {
+                message,
+                field: None,
+            } => Self::BadUserInput {
+                message,
+                field: rule_arg.map(str::to_string),
+            },
+            other => other,
+        }
+    }
+
     /// A `BAD_USER_INPUT` error about one argument.
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::BadUserInput {
@@ -99,7 +146,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadUserInput { .. } => code::BAD_USER_INPUT,
-            Self::NotFound(_) => code::NOT_FOUND,
+            Self::NotFound(_) | Self::Missing(_) => code::NOT_FOUND,
             Self::InsufficientStock { .. } => code::INSUFFICIENT_STOCK,
             Self::Conflict(_) => code::CONFLICT,
             Self::Unauthenticated(_) => code::UNAUTHENTICATED,
@@ -124,6 +171,7 @@ impl AppError {
                 requested,
                 ..
             } => format!("insufficient stock: {available} available, {requested} requested"),
+            Self::Missing(missing) => format!("no {} has this id", missing.noun()),
             Self::ServiceUnavailable => "the database is unavailable; try again shortly".into(),
             Self::Internal(_) => "internal server error".into(),
         }

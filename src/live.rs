@@ -2,6 +2,13 @@
 //! `stockroom_stock` notifications (sent by triggers, delivered on commit — see the
 //! `stock_notifications` migration) into a broadcast that subscriptions filter.
 //!
+//! The rows behind an event are loaded once per instance, not once per subscription: a loader
+//! task takes the events in arrival order (as many as are waiting, up to a batch), reads their
+//! stock rows, ledger rows, products and stores with one statement each on one pooled
+//! connection, and broadcasts each event with its rows; every subscription filters that
+//! shared stream and builds its answer from the rows it was handed. Nothing is loaded while
+//! no one subscribes.
+//!
 //! The listener starts with the first subscriber, takes a connection out of the pool for good,
 //! and pings it while idle; when the connection dies it reconnects with a backoff and then
 //! catches up from the ledger: every ledger row written since a little before the connection
@@ -9,6 +16,7 @@
 //! lost). A reorder point changed while reconnecting writes no ledger row and is not replayed.
 
 use std::{
+    collections::HashMap,
     pin::pin,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
@@ -18,9 +26,18 @@ use diesel::QueryableByName;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use futures::StreamExt;
 use serde::Deserialize;
-use tokio::sync::broadcast;
+use tokio::sync::{
+    broadcast,
+    mpsc::{UnboundedReceiver, UnboundedSender},
+};
 
-use crate::db::{DbConn, DbPool};
+use crate::{
+    db::{
+        DbConn, DbPool,
+        models::{product, stock, store, transaction},
+    },
+    error::AppResult,
+};
 
 /// The notification channel the triggers write to.
 pub const CHANNEL: &str = "stockroom_stock";
@@ -36,6 +53,8 @@ const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 const CATCH_UP_MARGIN: Duration = Duration::from_secs(30);
 /// Most ledger rows one catch-up announces.
 const CATCH_UP_LIMIT: i64 = 10_000;
+/// Most events whose rows are loaded together.
+const LOAD_BATCH: usize = 500;
 
 /// One committed change of a stock row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, QueryableByName)]
@@ -58,6 +77,29 @@ pub struct StockEvent {
     pub low_crossed: bool,
 }
 
+/// One event with the committed rows behind it, loaded once for every subscriber.
+#[derive(Debug)]
+pub struct LiveChange {
+    /// What the trigger announced.
+    pub event: StockEvent,
+    /// The rows, or `Err(())` when they could not be read (the database was unavailable:
+    /// subscribers get SERVICE_UNAVAILABLE for this event).
+    pub rows: Result<LiveRows, ()>,
+}
+
+/// The rows behind an event, read after its commit.
+#[derive(Debug, Default)]
+pub struct LiveRows {
+    /// The stock row as it is now (`None` when it no longer exists).
+    pub stock: Option<stock::Stock>,
+    /// The ledger row of the change, if one was written.
+    pub transaction: Option<transaction::InventoryTransaction>,
+    /// The row's product (what subscribers select most, handed to their loaders).
+    pub product: Option<product::Product>,
+    /// The row's store.
+    pub store: Option<store::Store>,
+}
+
 /// The instance's hub of live stock events.
 #[derive(Clone)]
 pub struct LiveHub {
@@ -66,7 +108,7 @@ pub struct LiveHub {
 
 struct Inner {
     pool: DbPool,
-    sender: broadcast::Sender<StockEvent>,
+    sender: broadcast::Sender<Arc<LiveChange>>,
     started: OnceLock<()>,
 }
 
@@ -83,25 +125,105 @@ impl LiveHub {
         }
     }
 
-    /// Every event from now on (starting the listener if it is not running yet).
-    pub fn subscribe(&self) -> broadcast::Receiver<StockEvent> {
+    /// Every change from now on (starting the listener if it is not running yet).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveChange>> {
         let receiver = self.inner.sender.subscribe();
         self.inner.started.get_or_init(|| {
+            let (events, pending) = tokio::sync::mpsc::unbounded_channel();
+            let loader = self.inner.clone();
+            tokio::spawn(async move { load_forever(&loader, pending).await });
             let inner = self.inner.clone();
-            tokio::spawn(async move { listen_forever(&inner).await });
+            tokio::spawn(async move { listen_forever(&inner, &events).await });
         });
         receiver
     }
 }
 
-async fn listen_forever(inner: &Inner) {
+/// Loads the rows of the announced events, a batch at a time, and broadcasts them.
+async fn load_forever(inner: &Inner, mut pending: UnboundedReceiver<StockEvent>) {
+    let mut batch = Vec::with_capacity(LOAD_BATCH);
+    while pending.recv_many(&mut batch, LOAD_BATCH).await > 0 {
+        // No audience: nothing to load (a subscriber arriving now sees later events only).
+        if inner.sender.receiver_count() > 0 {
+            for change in load(&inner.pool, &batch).await {
+                drop(inner.sender.send(Arc::new(change)));
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// The rows of a batch of events: one statement each for the stock rows, the ledger rows,
+/// the products and the stores.
+async fn load(pool: &DbPool, events: &[StockEvent]) -> Vec<LiveChange> {
+    let mut pairs: Vec<(i32, i32)> = events.iter().map(|e| (e.product_id, e.store_id)).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut product_ids: Vec<i32> = pairs.iter().map(|p| p.0).collect();
+    product_ids.sort_unstable();
+    product_ids.dedup();
+    let mut store_ids: Vec<i32> = pairs.iter().map(|p| p.1).collect();
+    store_ids.sort_unstable();
+    store_ids.dedup();
+    let ledger_ids: Vec<i64> = events.iter().filter_map(|e| e.transaction_id).collect();
+    let loaded: AppResult<_> = crate::with_conn!(pool, conn => {
+        async {
+            let stocks = stock::by_pairs(conn, &pairs).await?;
+            let ledger = if ledger_ids.is_empty() {
+                Vec::new()
+            } else {
+                transaction::by_ids(conn, &ledger_ids).await?
+            };
+            let products = product::by_ids(conn, &product_ids).await?;
+            let stores = store::by_ids(conn, &store_ids).await?;
+            Ok((stocks, ledger, products, stores))
+        }
+        .await
+    });
+    let (stocks, ledger, products, stores) = match loaded {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::warn!(error = ?err, events = events.len(), "live updates: rows not loaded");
+            return events
+                .iter()
+                .map(|&event| LiveChange {
+                    event,
+                    rows: Err(()),
+                })
+                .collect();
+        }
+    };
+    let stocks: HashMap<(i32, i32), stock::Stock> = stocks
+        .into_iter()
+        .map(|s| ((s.product_id, s.store_id), s))
+        .collect();
+    let ledger: HashMap<i64, transaction::InventoryTransaction> =
+        ledger.into_iter().map(|t| (t.id, t)).collect();
+    let products: HashMap<i32, product::Product> =
+        products.into_iter().map(|p| (p.id, p)).collect();
+    let stores: HashMap<i32, store::Store> = stores.into_iter().map(|s| (s.id, s)).collect();
+    events
+        .iter()
+        .map(|&event| LiveChange {
+            event,
+            rows: Ok(LiveRows {
+                stock: stocks.get(&(event.product_id, event.store_id)).cloned(),
+                transaction: event.transaction_id.and_then(|id| ledger.get(&id).cloned()),
+                product: products.get(&event.product_id).cloned(),
+                store: stores.get(&event.store_id).cloned(),
+            }),
+        })
+        .collect()
+}
+
+async fn listen_forever(inner: &Inner, events: &UnboundedSender<StockEvent>) {
     // The last moment the listener was known to receive every notification.
     let mut alive: Option<Instant> = None;
     loop {
         match inner.pool.get().await {
             Ok(conn) => {
                 let conn = DbConn::take(conn);
-                if let Err(err) = listen(conn, &inner.sender, &mut alive).await {
+                if let Err(err) = listen(conn, events, &mut alive).await {
                     tracing::warn!(error = %err, "live updates: listener connection lost");
                 }
             }
@@ -113,7 +235,7 @@ async fn listen_forever(inner: &Inner) {
 
 async fn listen(
     mut conn: diesel_async::AsyncPgConnection,
-    sender: &broadcast::Sender<StockEvent>,
+    sender: &UnboundedSender<StockEvent>,
     alive: &mut Option<Instant>,
 ) -> Result<(), diesel::result::Error> {
     conn.batch_execute(&format!(
@@ -129,7 +251,8 @@ async fn listen(
             "live updates: caught up from the ledger"
         );
         for event in missed {
-            drop(sender.send(event));
+            // Fails only when the loader stopped (the runtime is shutting down).
+            let _ = sender.send(event);
         }
     }
     *alive = Some(Instant::now());
@@ -140,8 +263,10 @@ async fn listen(
         };
         match next {
             Ok(Some(Ok(note))) => match serde_json::from_str::<StockEvent>(&note.payload) {
-                // No receivers is not an error: events simply have no audience right now.
-                Ok(event) => drop(sender.send(event)),
+                // Handed to the loader, which skips events while no one subscribes.
+                Ok(event) => {
+                    let _ = sender.send(event);
+                }
                 Err(err) => tracing::warn!(error = %err, "live updates: bad payload"),
             },
             Ok(Some(Err(err))) => return Err(err),

@@ -82,6 +82,14 @@ struct Shared {
     persisted: Mutex<lru::LruCache<String, String>>,
 }
 
+/// How an operation over a WebSocket is answered.
+pub enum Execution {
+    /// One response (a query, a mutation, or any refusal).
+    Once(Box<Response>),
+    /// A subscription's responses, one per event, coded like [`Gate::run`]'s.
+    Stream(BoxStream<'static, Response>),
+}
+
 /// What the checks decided about one operation.
 enum Admission {
     /// Execute it, as this caller.
@@ -164,6 +172,46 @@ impl Gate {
         arrival: Arrival<'_>,
     ) -> (Response, Option<OperationType>) {
         let (admission, ty) = self.admit(request, arrival).await;
+        (self.respond(admission, ty, arrival.consistency).await, ty)
+    }
+
+    /// Checks and runs one operation that came over a WebSocket: a subscription that passed
+    /// the checks becomes a stream of responses (one per event); anything else — a query, a
+    /// mutation, a refusal — is answered once, exactly as [`Gate::run`] answers it.
+    pub async fn run_socket(
+        &self,
+        request: Request,
+        arrival: Arrival<'_>,
+    ) -> (Execution, Option<OperationType>) {
+        let (admission, ty) = self.admit(request, arrival).await;
+        match admission {
+            Admission::Run(request, viewer) if ty == Some(OperationType::Subscription) => {
+                let limits = self.0.limits.clone();
+                let stream = self
+                    .0
+                    .schema
+                    .execute_stream(self.with_loaders(request, viewer, ty, self.0.reads.primary()))
+                    .map(move |response| code_request_errors(response, &limits))
+                    .boxed();
+                (Execution::Stream(stream), ty)
+            }
+            admission => (
+                Execution::Once(Box::new(
+                    self.respond(admission, ty, arrival.consistency).await,
+                )),
+                ty,
+            ),
+        }
+    }
+
+    /// Runs (or refuses) an admitted operation once, with its request errors coded; a query
+    /// reads from a node that has replayed `consistency`.
+    async fn respond(
+        &self,
+        admission: Admission,
+        ty: Option<OperationType>,
+        consistency: Option<Lsn>,
+    ) -> Response {
         let response = match admission {
             Admission::Run(request, viewer) if ty == Some(OperationType::Query) => {
                 // A query is safe to run again: once, when it failed on a pooled connection
@@ -174,7 +222,7 @@ impl Gate {
                     request.operation_name.clone(),
                 );
                 let lost = crate::error::connections_lost();
-                let source = self.0.reads.route(arrival.consistency).await;
+                let source = self.0.reads.route(consistency).await;
                 crate::http::metrics::record_read(source.node_name());
                 let response = self
                     .execute(request, viewer.clone(), ty, source.clone())
@@ -212,7 +260,7 @@ impl Gate {
             }
             Admission::Reject(err) => Response::from_errors(vec![err]),
         };
-        (code_request_errors(response, &self.0.limits), ty)
+        code_request_errors(response, &self.0.limits)
     }
 
     /// Executes an admitted operation, reading from `source`.
@@ -244,54 +292,6 @@ impl Gate {
             Err(err) => tracing::warn!(error = ?err, "no consistency token for a mutation"),
         }
         response
-    }
-
-    /// Checks one operation and runs it as a stream of responses (a subscription's events;
-    /// one response for a query or mutation).
-    pub async fn run_stream(
-        &self,
-        request: Request,
-        arrival: Arrival<'_>,
-    ) -> BoxStream<'static, Response> {
-        let (admission, ty) = self.admit(request, arrival).await;
-        let limits = self.0.limits.clone();
-        let stream = match admission {
-            Admission::Run(request, viewer) if ty == Some(OperationType::Query) => {
-                let source = self.0.reads.route(arrival.consistency).await;
-                crate::http::metrics::record_read(source.node_name());
-                self.0
-                    .schema
-                    .execute_stream(self.with_loaders(request, viewer, ty, source))
-                    .boxed()
-            }
-            Admission::Run(request, viewer) if ty == Some(OperationType::Mutation) => {
-                let source = self.0.reads.primary();
-                crate::http::metrics::record_read(source.node_name());
-                let gate = self.clone();
-                let request = self.with_loaders(request, viewer, ty, source);
-                futures::stream::once(async move {
-                    let response = Box::pin(gate.0.schema.execute(request)).await;
-                    gate.with_consistency(response).await
-                })
-                .boxed()
-            }
-            Admission::Run(request, viewer) => self
-                .0
-                .schema
-                .execute_stream(self.with_loaders(request, viewer, ty, self.0.reads.primary()))
-                .boxed(),
-            Admission::Refuse(request, err) => self
-                .0
-                .refusing
-                .execute_stream(request.data(Refusal(err)))
-                .boxed(),
-            Admission::Reject(err) => {
-                futures::stream::once(async move { Response::from_errors(vec![err]) }).boxed()
-            }
-        };
-        stream
-            .map(move |response| code_request_errors(response, &limits))
-            .boxed()
     }
 
     /// The request with its caller, where it reads and its loaders (cached for the request

@@ -31,7 +31,7 @@ use crate::{
         role::Role,
         text::{Description, IdempotencyKey, Name, Note, Sku, StoreCode},
     },
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, Missing},
     graphql::{
         conn,
         fanout::Fanout,
@@ -488,7 +488,17 @@ impl Mutation {
         let store_id = ids::store_id(&input.store_id, "input.storeId")?;
         let level = StockLevel::parse(input.reorder_point, "input.reorderPoint")?;
         let mut conn = conn(ctx).await?;
-        let row = stock_model::set_reorder_point(&mut conn, product_id, store_id, level).await?;
+        let row = stock_model::set_reorder_point(&mut conn, product_id, store_id, level)
+            .await
+            .map_err(|e| {
+                e.naming(
+                    &[
+                        (Missing::Product, "input.productId"),
+                        (Missing::Store, "input.storeId"),
+                    ],
+                    None,
+                )
+            })?;
         Ok(Some(Stock(row)))
     }
 
@@ -509,7 +519,8 @@ impl Mutation {
         let category_id = ids::category_id(&input.category_id, "input.categoryId")?;
         let mut conn = conn(ctx).await?;
         let row = product_model::create(&mut conn, &sku, &name, &description, &price, category_id)
-            .await?;
+            .await
+            .map_err(|e| e.naming(&[(Missing::Category, "input.categoryId")], None))?;
         Ok(Some(Product(row)))
     }
 
@@ -544,7 +555,17 @@ impl Mutation {
         };
         let mut conn = conn(ctx).await?;
         Ok(Some(Product(
-            product_model::update(&mut conn, id, &changes).await?,
+            product_model::update(&mut conn, id, &changes)
+                .await
+                .map_err(|e| {
+                    e.naming(
+                        &[
+                            (Missing::Product, "input.id"),
+                            (Missing::Category, "input.categoryId"),
+                        ],
+                        None,
+                    )
+                })?,
         )))
     }
 
@@ -553,7 +574,10 @@ impl Mutation {
         acting_user(ctx, Role::Manager)?;
         let id = ids::product_id(&id, "id")?;
         let mut conn = conn(ctx).await?;
-        Ok(Some(Product(product_model::archive(&mut conn, id).await?)))
+        let row = product_model::archive(&mut conn, id)
+            .await
+            .map_err(|e| e.naming(&[(Missing::Product, "id")], None))?;
+        Ok(Some(Product(row)))
     }
 
     /// Adds a category (a root when no parent is given).
@@ -570,7 +594,9 @@ impl Mutation {
             .map(|p| ids::category_id(p, "input.parentId"))
             .transpose()?;
         let mut conn = conn(ctx).await?;
-        let category = category_model::create(&mut conn, &name, parent_id).await?;
+        let category = category_model::create(&mut conn, &name, parent_id)
+            .await
+            .map_err(|e| e.naming(&[(Missing::ParentCategory, "input.parentId")], None))?;
         fanout_changed(ctx);
         Ok(Some(Category(category)))
     }
@@ -601,7 +627,17 @@ impl Mutation {
             .into());
         }
         let mut conn = conn(ctx).await?;
-        let category = category_model::update(&mut conn, id, name.as_ref(), parent).await?;
+        let category = category_model::update(&mut conn, id, name.as_ref(), parent)
+            .await
+            .map_err(|e| {
+                e.naming(
+                    &[
+                        (Missing::Category, "input.id"),
+                        (Missing::ParentCategory, "input.parentId"),
+                    ],
+                    Some("input.parentId"),
+                )
+            })?;
         if parent.is_some() {
             fanout_changed(ctx);
         }
@@ -638,7 +674,9 @@ impl Mutation {
             .transpose()?;
         let mut conn = conn(ctx).await?;
         Ok(Some(Store(
-            store_model::update(&mut conn, id, name.as_ref()).await?,
+            store_model::update(&mut conn, id, name.as_ref())
+                .await
+                .map_err(|e| e.naming(&[(Missing::Store, "input.id")], None))?,
         )))
     }
 }

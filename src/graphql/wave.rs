@@ -65,10 +65,34 @@ struct Batch<K, V> {
     dispatched: std::sync::atomic::AtomicBool,
 }
 
+impl<L> Clone for WaveLoader<L> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
 impl<L> WaveLoader<L>
 where
     L: Send + Sync + 'static,
 {
+    /// Forgets every cached value (a subscription between two events: nothing it cached for
+    /// one event is served to the next). Call it only when no load of the request is pending.
+    pub fn forget(&self) {
+        self.inner.lock_queues().clear();
+    }
+
+    /// Caches values loaded elsewhere (the rows a live event brought along), as if loaded.
+    pub fn feed<K>(&self, values: impl IntoIterator<Item = (K, L::Value)>)
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K, Error = async_graphql::Error>,
+    {
+        let mut queues = self.inner.lock_queues();
+        queue_of::<K, L::Value>(&mut queues).cache.extend(values);
+    }
+
     /// A loader over `loader`'s batch functions, its cache off.
     pub fn new(loader: L) -> Self {
         Self {

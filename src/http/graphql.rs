@@ -1,17 +1,13 @@
 //! `/graphql` over HTTP, as the GraphQL-over-HTTP spec has it: the request checks that need no
 //! document (method, media types, body size, body shape, batch size), the caller's token,
-//! each operation run with its own loaders under a timeout and a panic guard, every error
-//! given a code (internal ones masked, with the request id), the status and media type the
-//! client asked for, caching headers for GET, and metrics.
+//! each operation run by the path it shares with the WebSocket (`operation.rs`: timeout,
+//! panic guard, error codes, request id, metrics), the status and media type the client
+//! asked for, and caching headers for GET.
 
-use std::{
-    collections::HashMap,
-    panic::AssertUnwindSafe,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Instant};
 
 use async_graphql::{
-    ErrorExtensionValues, Request, Response, ServerError, Value as ConstValue, Variables,
+    ErrorExtensionValues, Request, ServerError, Value as ConstValue, Variables,
     parser::types::OperationType,
 };
 use axum::{
@@ -20,7 +16,6 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response as HttpResponse},
 };
-use futures::FutureExt;
 use serde_json::{Map, Value as Json, json};
 use tracing::Instrument;
 
@@ -29,11 +24,8 @@ use crate::{
     auth::Credentials,
     db::reads::Lsn,
     error::{AppError, code},
-    graphql::{
-        guard::{self, Arrival, Caller},
-        mutation::MovementWatch,
-    },
-    http::{graphiql, metrics, ws},
+    graphql::guard::{self, Arrival, Caller},
+    http::{graphiql, metrics, operation, ws},
 };
 
 /// The response media type of the GraphQL-over-HTTP spec.
@@ -42,15 +34,6 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
 /// Longest `x-request-id` taken from a client.
 const MAX_REQUEST_ID_LEN: usize = 64;
-/// Codes of errors that stop a request before execution (a "request error" of the spec).
-const REQUEST_ERROR_CODES: [&str; 5] = [
-    code::GRAPHQL_PARSE_FAILED,
-    code::GRAPHQL_VALIDATION_FAILED,
-    code::QUERY_TOO_COMPLEX,
-    code::BAD_REQUEST,
-    guard::PERSISTED_QUERY_NOT_FOUND,
-];
-
 /// How the client wants the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Media {
@@ -100,7 +83,6 @@ fn negotiate(headers: &HeaderMap) -> Option<Media> {
     }
 }
 
-/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
 /// The consistency token a client sent back (`stockroom-consistency`: a mutation response's
 /// `extensions.consistency`); a malformed one is ignored.
 fn consistency(headers: &HeaderMap) -> Option<Lsn> {
@@ -113,6 +95,7 @@ fn consistency(headers: &HeaderMap) -> Option<Lsn> {
 /// The request header that carries a consistency token.
 pub const CONSISTENCY_HEADER: &str = "stockroom-consistency";
 
+/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
 fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
@@ -123,7 +106,7 @@ fn request_id(headers: &HeaderMap) -> String {
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .map_or_else(|| format!("{:016x}", rand::random::<u64>()), str::to_string)
+        .map_or_else(operation::new_request_id, str::to_string)
 }
 
 /// What one HTTP request to `/graphql` is about, before anything runs.
@@ -435,164 +418,24 @@ impl Call<'_> {
         res
     }
 
-    /// Runs one operation with its own loaders, under the timeout and a panic guard.
+    /// Runs one operation (see `operation.rs`) and shapes its body.
     async fn execute(&self, request: Request, credentials: &Credentials) -> Outcome {
-        let started = Instant::now();
         let arrival = Arrival {
             caller: Caller::Http(credentials),
             get: self.get,
             consistency: consistency(self.headers),
         };
-        let movements = MovementWatch::default();
-        let request = request.data(movements.clone());
-        let gate = &self.state.gate;
-        let ((response, operation_type), panicked) = guarded(
-            gate.run(request, arrival),
-            self.state.settings.limits.request_timeout_ms,
-            &movements,
-        )
-        .await;
-        let outcome = self.outcome(response, operation_type, panicked);
-        let op = match outcome.operation_type {
-            Some(OperationType::Query) => "query",
-            Some(OperationType::Mutation) => "mutation",
-            Some(OperationType::Subscription) => "subscription",
-            None => "none",
-        };
-        metrics::record(op, &outcome.code, started.elapsed().as_secs_f64());
-        outcome
-    }
-
-    /// Codes every error, masks internal ones and shapes the body.
-    fn outcome(
-        &self,
-        mut response: Response,
-        operation_type: Option<OperationType>,
-        panicked: bool,
-    ) -> Outcome {
-        let no_data = matches!(response.data, ConstValue::Null);
-        let errors: Vec<ServerError> = std::mem::take(&mut response.errors)
-            .into_iter()
-            .map(|e| finish_error(e, no_data, &self.request_id))
-            .collect();
-        let codes: Vec<String> = errors
-            .iter()
-            .map(|e| {
-                e.extensions
-                    .as_ref()
-                    .and_then(|x| x.get("code"))
-                    .and_then(|c| match c {
-                        ConstValue::String(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| code::INTERNAL_SERVER_ERROR.into())
-            })
-            .collect();
-        let request_error = no_data
-            && !codes.is_empty()
-            && codes
-                .iter()
-                .all(|c| REQUEST_ERROR_CODES.contains(&c.as_str()));
+        let finished = operation::run_once(self.state, request, arrival, &self.request_id).await;
         // Straight to bytes: no intermediate `serde_json::Value` of the whole result.
-        let body = serde_json::to_vec(&ResultBody {
-            data: (!request_error).then_some(&response.data),
-            errors: &errors,
-            extensions: &response.extensions,
-        })
-        .unwrap_or_default();
+        let body = serde_json::to_vec(&finished.body()).unwrap_or_default();
         Outcome {
             body,
-            code: codes.into_iter().next().unwrap_or_else(|| "OK".into()),
-            request_error,
-            // A document refused before execution ran no operation.
-            operation_type: operation_type.filter(|_| !request_error),
-            panicked,
+            code: finished.code,
+            request_error: finished.request_error,
+            operation_type: finished.operation_type,
+            panicked: finished.panicked,
         }
     }
-}
-
-/// Gives an error without a code its code; an internal one loses its text and gains the
-/// request id (its cause is in the log under that id).
-fn finish_error(mut err: ServerError, no_data: bool, request_id: &str) -> ServerError {
-    if guard::code_of(&err).is_none() {
-        let code = if no_data && err.path.is_empty() {
-            // async-graphql's own request errors (unknown operation name, …).
-            code::GRAPHQL_VALIDATION_FAILED
-        } else if err.message.starts_with("Failed to parse")
-            || err.message.starts_with("Invalid value")
-        {
-            code::BAD_USER_INPUT
-        } else {
-            tracing::error!(message = %err.message, path = ?err.path, "error without a code");
-            code::INTERNAL_SERVER_ERROR
-        };
-        err.extensions
-            .get_or_insert_with(Default::default)
-            .set("code", code);
-    }
-    let internal = err
-        .extensions
-        .as_ref()
-        .and_then(|e| e.get("code"))
-        .is_some_and(|c| *c == ConstValue::from(code::INTERNAL_SERVER_ERROR));
-    if internal {
-        err.message = format!(
-            "internal server error (request id {}); the details are in the server log",
-            request_id
-        );
-        err.extensions
-            .get_or_insert_with(Default::default)
-            .set("requestId", request_id);
-    }
-    err
-}
-
-/// Runs an operation under the time limit, turning a panic into an INTERNAL_SERVER_ERROR
-/// (the server and the other operations carry on). Returns whether it panicked. At the limit,
-/// an operation with a stock movement under way is waited for (no new one starts), so the
-/// client learns the movement's real outcome; any other is answered SERVICE_UNAVAILABLE.
-async fn guarded<T: Default>(
-    run: impl std::future::Future<Output = (Response, T)>,
-    timeout_ms: u64,
-    movements: &MovementWatch,
-) -> ((Response, T), bool) {
-    let run = AssertUnwindSafe(run).catch_unwind();
-    tokio::pin!(run);
-    let finished = match tokio::time::timeout(Duration::from_millis(timeout_ms), &mut run).await {
-        Ok(result) => Some(result),
-        Err(_) if movements.close() => Some(run.await),
-        Err(_) => None,
-    };
-    match finished {
-        Some(Ok(response)) => (response, false),
-        Some(Err(_)) => {
-            tracing::error!("a resolver panicked");
-            let err = guard::from_app(AppError::internal(anyhow::anyhow!("a resolver panicked")));
-            ((Response::from_errors(vec![err]), T::default()), true)
-        }
-        None => {
-            let mut err = ServerError::new(
-                format!("the operation took longer than the limit of {timeout_ms} ms"),
-                None,
-            );
-            let mut ext = ErrorExtensionValues::default();
-            ext.set("code", code::SERVICE_UNAVAILABLE);
-            ext.set("limit", timeout_ms);
-            err.extensions = Some(ext);
-            ((Response::from_errors(vec![err]), T::default()), false)
-        }
-    }
-}
-
-/// The JSON body of one operation's result.
-#[derive(serde::Serialize)]
-struct ResultBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    data: Option<&'a ConstValue>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    errors: &'a [ServerError],
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    extensions: &'a std::collections::BTreeMap<String, ConstValue>,
 }
 
 /// One operation's result.
@@ -619,101 +462,6 @@ pub async fn sdl(State(state): State<AppState>) -> impl IntoResponse {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn code_of(err: &ServerError) -> Option<ConstValue> {
-        err.extensions.as_ref()?.get("code").cloned()
-    }
-
-    #[test]
-    fn an_error_without_a_code_during_execution_is_masked_as_internal_with_the_request_id() {
-        let mut err = ServerError::new(
-            "relation \"products\" does not exist (SQLSTATE 42P01)",
-            None,
-        );
-        err.path = vec![async_graphql::PathSegment::Field("products".into())];
-        let err = finish_error(err, false, "req-1");
-        assert_eq!(
-            code_of(&err),
-            Some(ConstValue::from("INTERNAL_SERVER_ERROR"))
-        );
-        assert!(!err.message.contains("SQLSTATE"), "{}", err.message);
-        assert!(err.message.contains("req-1"));
-        let ext = err.extensions.unwrap();
-        assert_eq!(ext.get("requestId"), Some(&ConstValue::from("req-1")));
-    }
-
-    #[test]
-    fn an_internal_app_error_keeps_no_cause_and_gains_the_request_id() {
-        let err = guard::from_app(AppError::internal(anyhow::anyhow!(
-            "duplicate key value violates unique constraint \"users_pkey\""
-        )));
-        let err = finish_error(err, false, "req-2");
-        assert!(!err.message.contains("duplicate"), "{}", err.message);
-        assert_eq!(
-            err.extensions.unwrap().get("requestId"),
-            Some(&ConstValue::from("req-2"))
-        );
-    }
-
-    #[test]
-    fn input_coercion_errors_are_bad_user_input_and_request_level_ones_validation_failures() {
-        let mut err = ServerError::new("Failed to parse \"Int\": only integers", None);
-        err.path = vec![async_graphql::PathSegment::Field("products".into())];
-        assert_eq!(
-            code_of(&finish_error(err, false, "r")),
-            Some(ConstValue::from("BAD_USER_INPUT"))
-        );
-        let err = ServerError::new("Unknown operation named \"B\"", None);
-        assert_eq!(
-            code_of(&finish_error(err, true, "r")),
-            Some(ConstValue::from("GRAPHQL_VALIDATION_FAILED"))
-        );
-    }
-
-    #[test]
-    fn a_coded_error_keeps_its_code_and_message() {
-        let err = guard::from_app(AppError::bad_input("first", "`first` must be at most 100"));
-        let err = finish_error(err, false, "r");
-        assert_eq!(code_of(&err), Some(ConstValue::from("BAD_USER_INPUT")));
-        assert_eq!(err.message, "`first` must be at most 100");
-    }
-
-    #[tokio::test]
-    async fn a_panicking_operation_becomes_an_internal_error_and_a_slow_one_times_out() {
-        let ((res, ()), panicked) = guarded(
-            async {
-                if code_of(&ServerError::new("x", None)).is_none() {
-                    panic!("resolver bug: SELECT secret FROM t");
-                }
-                (Response::new(ConstValue::Null), ())
-            },
-            1000,
-            &MovementWatch::default(),
-        )
-        .await;
-        assert!(panicked);
-        let err = finish_error(res.errors[0].clone(), true, "r");
-        assert_eq!(
-            code_of(&err),
-            Some(ConstValue::from("INTERNAL_SERVER_ERROR"))
-        );
-        assert!(!err.message.contains("SELECT"));
-
-        let ((res, ()), panicked) = guarded(
-            async {
-                tokio::time::sleep(Duration::from_secs(5)).await;
-                (Response::new(ConstValue::Null), ())
-            },
-            50,
-            &MovementWatch::default(),
-        )
-        .await;
-        assert!(!panicked);
-        assert_eq!(
-            code_of(&res.errors[0]),
-            Some(ConstValue::from("SERVICE_UNAVAILABLE"))
-        );
-    }
 
     #[test]
     fn accept_headers_choose_the_response_media_type() {

@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod health;
 pub mod metrics;
+pub mod operation;
 pub mod ws;
 
 use axum::{

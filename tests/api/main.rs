@@ -33,3 +33,4 @@ mod read_values;
 mod reads_replicas;
 mod reads_shared;
 mod subscriptions;
+mod ws_rules;

@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, WsStream, ws_connect};
 
 /// Inserts a movement the way the service does (stock row and ledger row in one
 /// transaction), committed or rolled back.
-async fn movement(db_url: &str, product: i32, store: i32, delta: i32, commit: bool) {
+pub(crate) async fn movement(db_url: &str, product: i32, store: i32, delta: i32, commit: bool) {
     let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -80,7 +80,7 @@ impl WsClient {
     }
 }
 
-async fn ids(app: &TestApp, token: &str) -> (String, String, String) {
+pub(crate) async fn ids(app: &TestApp, token: &str) -> (String, String, String) {
     let body = app
         .graphql_as(
             token,

@@ -77,7 +77,7 @@ pub async fn create(
         .await
         .map_err(|err| match err {
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                crate::error::AppError::not_found("`input.parentId` names no category")
+                crate::error::AppError::Missing(crate::error::Missing::ParentCategory)
             }
             other => other.into(),
         })
@@ -95,7 +95,7 @@ pub async fn update(
     use diesel::sql_types::{BigInt, Bool, Int4};
     use diesel_async::AsyncConnection;
 
-    use crate::error::AppError;
+    use crate::error::{AppError, Missing};
 
     #[derive(QueryableByName)]
     struct Found {
@@ -113,7 +113,7 @@ pub async fn update(
             .get_result(conn)
             .await?;
         if !exists {
-            return Err(AppError::not_found("`input.id` names no category"));
+            return Err(AppError::Missing(Missing::Category));
         }
         if let Some(Some(parent_id)) = parent {
             let parent_exists: bool =
@@ -121,7 +121,7 @@ pub async fn update(
                     .get_result(conn)
                     .await?;
             if !parent_exists {
-                return Err(AppError::not_found("`input.parentId` names no category"));
+                return Err(AppError::Missing(Missing::ParentCategory));
             }
             let cycle: Found = diesel::sql_query(
                 "WITH RECURSIVE up(id, parent_id) AS ( \
@@ -134,10 +134,11 @@ pub async fn update(
             .get_result(conn)
             .await?;
             if cycle.found {
-                return Err(AppError::bad_input(
-                    "input.parentId",
-                    "a category cannot be moved under itself or one of its descendants",
-                ));
+                return Err(AppError::BadUserInput {
+                    message: "a category cannot be moved under itself or one of its descendants"
+                        .into(),
+                    field: None,
+                });
             }
         }
         Ok(diesel::update(categories::table.find(id))

@@ -335,7 +335,7 @@ fn write_error(err: diesel::result::Error) -> crate::error::AppError {
             crate::error::AppError::Conflict("a product with this SKU already exists".into())
         }
         Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-            crate::error::AppError::not_found("`input.categoryId` names no category")
+            crate::error::AppError::Missing(crate::error::Missing::Category)
         }
         other => other.into(),
     }
@@ -378,7 +378,9 @@ pub async fn update(
         .await
         .optional()
         .map_err(write_error)?
-        .ok_or_else(|| crate::error::AppError::not_found("`input.id` names no product"))
+        .ok_or(crate::error::AppError::Missing(
+            crate::error::Missing::Product,
+        ))
 }
 
 /// Archives a product (idempotent); NOT_FOUND when there is no such product.
@@ -392,5 +394,7 @@ pub async fn archive(conn: &mut AsyncPgConnection, id: i32) -> AppResult<Product
         .get_result(conn)
         .await
         .optional()?
-        .ok_or_else(|| crate::error::AppError::not_found("`id` names no product"))
+        .ok_or(crate::error::AppError::Missing(
+            crate::error::Missing::Product,
+        ))
 }

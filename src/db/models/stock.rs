@@ -280,16 +280,16 @@ pub async fn set_reorder_point(
             .get_result(conn)
             .await?;
     if !product_exists {
-        return Err(crate::error::AppError::not_found(
-            "`input.productId` names no product",
+        return Err(crate::error::AppError::Missing(
+            crate::error::Missing::Product,
         ));
     }
     let store_exists: bool = diesel::select(diesel::dsl::exists(stores::table.find(store_id)))
         .get_result(conn)
         .await?;
     if !store_exists {
-        return Err(crate::error::AppError::not_found(
-            "`input.storeId` names no store",
+        return Err(crate::error::AppError::Missing(
+            crate::error::Missing::Store,
         ));
     }
     Ok(diesel::insert_into(stocks::table)

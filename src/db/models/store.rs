@@ -128,5 +128,7 @@ pub async fn update(
         .get_result(conn)
         .await
         .optional()?
-        .ok_or_else(|| crate::error::AppError::not_found("`input.id` names no store"))
+        .ok_or(crate::error::AppError::Missing(
+            crate::error::Missing::Store,
+        ))
 }
