@@ -1,19 +1,27 @@
 //! `stockroom import DIR`: loads catalogues and ledgers of millions of rows from the CSV files
 //! of the import format (see README "Bulk import") in one transaction — all or nothing.
 //!
-//! Two passes. The quick one (`fast`) checks every value in Rust while the file streams
+//! Two passes. The quick one (`quick`) checks every value in Rust while the file streams
 //! (flat memory) through `COPY … FROM STDIN` straight into the tables, ids mapped by an
 //! order-preserving offset, then runs set-based yes/no checks (category tree, the ledger
 //! against the stock; keys and constraints catch duplicates and links). Whatever it cannot
-//! vouch for rolls it back, and the careful one (`load`) runs: text staging tables with the
+//! vouch for rolls it back, and the careful one (`careful`) runs: text staging tables with the
 //! line of every row, set-based SQL that reports precise problems (file, line, column,
 //! reason), and only then `INSERT … SELECT`. Large loads drop the target's secondary indexes
 //! and foreign keys first and rebuild them after (a sorted build and one validating join beat
 //! millions of per-row updates).
+//!
+//! The files: `spec` (the format and its value rules, which read the domain's limits),
+//! `reader` (CSV on a blocking thread), `session` (what both passes share: connection,
+//! transaction, COPY, index drop and rebuild), `quick` and `careful` (the passes; neither
+//! uses the other). The import's SQL stays in this module rather than in `db/models/` on
+//! purpose: it streams `COPY … FROM STDIN` through tokio-postgres on a connection of its own,
+//! which diesel-async (the service's driver) does not offer.
 
-mod fast;
-mod load;
+mod careful;
+mod quick;
 mod reader;
+mod session;
 mod spec;
 
 use std::{fmt, path::Path, time::Instant};
@@ -212,13 +220,43 @@ pub async fn import_dir(url: &str, dir: &Path) -> Result<Summary, ImportError> {
         .into());
     }
     let progress = Progress::new(total_bytes);
-    let result = load::run(url, &present, &progress).await;
+    let result = run(url, &present, &progress).await;
     progress.bar.finish_and_clear();
     let counts = result?;
     Ok(Summary {
         counts,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Runs the whole import in one transaction: the quick pass where it applies, the careful
+/// pass when it does not or gives up; returns the rows per file.
+async fn run(
+    url: &str,
+    present: &session::Present,
+    progress: &Progress,
+) -> Result<Vec<(&'static str, u64)>, ImportError> {
+    let (client, connection) = session::connect(url).await?;
+    let mut result = Ok(None);
+    if quick::applies(present) {
+        result = quick::attempt(&client, present, progress).await;
+        if matches!(result, Ok(None)) {
+            client.batch_execute("ROLLBACK").await?;
+            progress.phase("something needs a closer look: checking again, row by row");
+            progress.restart();
+        }
+    }
+    let result = match result {
+        Ok(Some(counts)) => Ok(counts),
+        Ok(None) => careful::run(&client, present, progress).await,
+        Err(err) => Err(err),
+    };
+    if result.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    drop(client);
+    let _ = connection.await;
+    result
 }
 
 /// `stockroom import DIR` on `DATABASE_URL` or the embedded cluster of the data directory.
@@ -266,7 +304,7 @@ pub async fn cli(db: &DbSettings, dir: &Path) -> anyhow::Result<()> {
             bail!(
                 "the import was refused, nothing was written: {} problem(s){}",
                 problems.len(),
-                if problems.len() >= load::MAX_REPORTED {
+                if problems.len() >= careful::MAX_REPORTED {
                     " (the first ones shown)"
                 } else {
                     ""

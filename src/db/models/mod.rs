@@ -1,6 +1,7 @@
 //! One module per table: its row struct and the queries and transactions on it.
 
 pub mod category;
+pub mod demo;
 pub mod idempotency;
 pub mod movement;
 pub mod page;

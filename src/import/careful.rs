@@ -1,86 +1,26 @@
-//! The import's careful pass — staging tables, COPY, set-based checks that name every
-//! problem's file, line and column, inserts, index rebuilds — and what both passes share:
-//! the transaction's start and end, COPY from a reader thread, dropping and rebuilding
-//! indexes. Staging tables live only in this transaction.
+//! The import's careful pass, the error path: COPY into text staging tables that keep every
+//! row's line, casts into typed copies, set-based checks that name every problem's file,
+//! line and column, then `INSERT … SELECT` table by table. Staging tables live only in the
+//! import's transaction (opened and closed by `session`).
 
-use std::{
-    path::{Path, PathBuf},
-    pin::pin,
-};
-
-use bytes::Bytes;
-use futures::SinkExt as _;
-use tokio::sync::mpsc;
-use tokio_postgres::{
-    Client, NoTls,
-    error::SqlState,
-    types::{FromSql, ToSql},
-};
+use tokio_postgres::{Client, error::SqlState};
 
 use super::{
-    ImportError, Problem, Progress, fast,
-    reader::{self, Encoder, Header, Stop},
+    ImportError, Problem, Progress, reader,
+    session::{self, CopyOutcome, Offsets, Present, Result},
     spec::{self, FileSpec, Kind},
 };
 
 /// Problems reported per check (and in all, about).
 pub const MAX_REPORTED: usize = 50;
-/// Chunks in flight between the CSV reader and COPY (each about 1 MiB).
-const CHANNEL_CHUNKS: usize = 8;
-/// Below this many rows a table is loaded with its indexes and foreign keys in place.
-const BULK_MIN_ROWS: i64 = 50_000;
-/// Memory for hashes and sorts of the checks. Small on purpose: at scale 100 the ledger's
-/// 20.8M-row sort measured 20–25 s with 16–64 MB and 29 s with 256 MB, 41 s with 1 GB (runs
-/// that fit the CPU caches beat one big in-memory sort).
-const WORK_MEM: &str = "64MB";
-/// Buffers of the staging (temporary) tables.
-const TEMP_BUFFERS: &str = "256MB";
-/// Memory for index builds; as for WORK_MEM, a 20.8M-row ledger index built in 9.8 s with
-/// 64 MB and 14.3 s with 1 GB.
-const MAINTENANCE_WORK_MEM: &str = "64MB";
-/// Largest value of an `integer` id.
-const INT_ID_MAX: i64 = i32::MAX as i64;
 
-type Result<T> = std::result::Result<T, ImportError>;
-
-/// Runs the whole import in one transaction; returns the rows per file.
-pub async fn run(
-    url: &str,
-    present: &[(&'static FileSpec, PathBuf, Header)],
-    progress: &Progress,
-) -> Result<Vec<(&'static str, u64)>> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
-    let connection = tokio::spawn(connection);
-    let mut result = Ok(None);
-    if fast::applies(present) {
-        result = fast::attempt(&client, present, progress).await;
-        if matches!(result, Ok(None)) {
-            client.batch_execute("ROLLBACK").await?;
-            progress.phase("something needs a closer look: checking again, row by row");
-            progress.restart();
-        }
-    }
-    let result = match result {
-        Ok(Some(counts)) => Ok(counts),
-        Ok(None) => transaction(&client, present, progress).await,
-        Err(err) => Err(err),
-    };
-    if result.is_err() {
-        let _ = client.batch_execute("ROLLBACK").await;
-    }
-    drop(client);
-    let _ = connection.await;
-    result
-}
-
-async fn transaction(
+/// Runs the careful pass in a new transaction; returns the rows per file.
+pub(super) async fn run(
     client: &Client,
-    present: &[(&'static FileSpec, PathBuf, Header)],
+    present: &Present,
     progress: &Progress,
 ) -> Result<Vec<(&'static str, u64)>> {
-    begin(client).await?;
+    session::begin(client).await?;
     for spec in spec::ALL {
         let columns: Vec<String> = spec
             .columns
@@ -107,14 +47,14 @@ async fn transaction(
         );
         let encoder = Box::new(reader::stage_row);
         let CopyOutcome::Rows(rows) =
-            copy_file(client, spec, path, header, progress, &sql, encoder).await?
+            session::copy_file(client, spec, path, header, progress, &sql, encoder).await?
         else {
             return Err(anyhow::anyhow!("the staging encoder declined a row").into());
         };
         counts.push((spec.file, rows));
     }
     progress.spin();
-    let has = |s: &FileSpec| self::has(present, s);
+    let has = |s: &FileSpec| session::has(present, s);
 
     // 2. Per-row checks: typed copies by casts plus cheap tests; only when something is
     //    wrong do the (slower, regular-expression) checks run to say exactly what and where.
@@ -161,7 +101,7 @@ async fn transaction(
         if !has(spec) {
             continue;
         }
-        if spec.columns[0].name == "id" {
+        if spec.has_ids() {
             offsets.set(spec, offset(client, spec).await?);
         }
     }
@@ -171,92 +111,18 @@ async fn transaction(
             .iter()
             .find(|(f, _)| *f == spec.file)
             .map_or(0, |(_, n)| *n);
-        if is_bulk(client, spec, rows).await? {
+        if session::is_bulk(client, spec, rows).await? {
             progress.phase(&format!("dropping the secondary indexes of {}", spec.name));
-            rebuilds.push(drop_indexes(client, spec).await?);
+            rebuilds.push(session::drop_indexes(client, spec).await?);
         }
         progress.phase(&format!("inserting {}", spec.name));
         insert(client, spec, &offsets).await?;
     }
-    rebuild(client, &rebuilds, progress).await?;
+    session::rebuild(client, &rebuilds, progress).await?;
 
     // 6. Identities continue after the imported ids; fresh statistics; commit.
-    finish(client, present, progress).await?;
+    session::finish(client, present, progress).await?;
     Ok(counts)
-}
-
-/// Puts back what [`drop_indexes`] took away: sorted index builds, and one validating join
-/// per foreign key (PostgreSQL runs that join without parallel workers; `work_mem` of 4 MB,
-/// 64 MB or 256 MB measured the same for the ledger's product key at scale 100, ~13.5 s).
-pub(super) async fn rebuild(
-    client: &Client,
-    rebuilds: &[Rebuild],
-    progress: &Progress,
-) -> Result<()> {
-    for rebuild in rebuilds {
-        for (what, sql) in &rebuild.statements {
-            progress.phase(&format!("rebuilding {what}"));
-            client.batch_execute(sql).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Opens the import's transaction: its memory settings, and the tables locked against
-/// concurrent writers (readers go on).
-pub(super) async fn begin(client: &Client) -> Result<()> {
-    client
-        .batch_execute(&format!(
-            "SET temp_buffers = '{TEMP_BUFFERS}';
-             BEGIN;
-             SET LOCAL work_mem = '{WORK_MEM}';
-             SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}';
-             LOCK TABLE categories, stores, users, products, stocks, inventory_transactions
-                 IN SHARE ROW EXCLUSIVE MODE;"
-        ))
-        .await?;
-    Ok(())
-}
-
-/// Ends the import's transaction: identities continue after the imported ids, fresh
-/// statistics, commit.
-pub(super) async fn finish(
-    client: &Client,
-    present: &[(&'static FileSpec, PathBuf, Header)],
-    progress: &Progress,
-) -> Result<()> {
-    progress.phase("analyzing");
-    for (spec, _, _) in present {
-        if spec.columns[0].name == "id" {
-            client
-                .batch_execute(&format!(
-                    "SELECT setval(pg_get_serial_sequence('{t}', 'id'),
-                         greatest((SELECT max(id) FROM {t}), 1))",
-                    t = spec.name
-                ))
-                .await?;
-        }
-        client
-            .batch_execute(&format!("ANALYZE {}", spec.name))
-            .await?;
-    }
-    progress.phase("committing");
-    client.batch_execute("COMMIT").await?;
-    Ok(())
-}
-
-/// Whether `spec`'s file is among the imported ones.
-pub(super) fn has(present: &[(&'static FileSpec, PathBuf, Header)], spec: &FileSpec) -> bool {
-    present.iter().any(|(p, _, _)| p.name == spec.name)
-}
-
-/// The one value of a query that returns one row of one column.
-pub(super) async fn scalar<T: for<'a> FromSql<'a>>(
-    client: &Client,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<T> {
-    Ok(client.query_one(sql, params).await?.get(0))
 }
 
 fn refuse_if_any(problems: Vec<Problem>) -> Result<()> {
@@ -264,59 +130,6 @@ fn refuse_if_any(problems: Vec<Problem>) -> Result<()> {
         Ok(())
     } else {
         Err(ImportError::Refused(problems))
-    }
-}
-
-/// How a COPY ended.
-pub(super) enum CopyOutcome {
-    /// Every row was sent; this many.
-    Rows(u64),
-    /// The encoder declined a row (the COPY was abandoned).
-    Declined,
-}
-
-/// COPY of one file (`sql` is the `COPY … FROM STDIN`), fed by a reader thread that
-/// encodes each row with `encoder`, over a bounded channel.
-pub(super) async fn copy_file(
-    client: &Client,
-    spec: &'static FileSpec,
-    path: &Path,
-    header: &Header,
-    progress: &Progress,
-    sql: &str,
-    mut encoder: Box<Encoder>,
-) -> Result<CopyOutcome> {
-    let sink = client.copy_in::<_, Bytes>(sql).await?;
-    let mut sink = pin!(sink);
-    let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
-    let path = path.to_path_buf();
-    let positions = Header {
-        positions: header.positions.clone(),
-        width: header.width,
-    };
-    let bar = progress.bar.clone();
-    let reading = tokio::task::spawn_blocking(move || {
-        reader::stream(&path, spec, &positions, &tx, &bar, &mut *encoder)
-    });
-    let mut sent = Ok(());
-    while let Some(chunk) = rx.recv().await {
-        if let Err(err) = sink.send(chunk).await {
-            sent = Err(err);
-            break;
-        }
-    }
-    drop(rx);
-    let read = reading
-        .await
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", spec.file))?;
-    sent?;
-    match read {
-        Ok(rows) => {
-            sink.as_mut().finish().await?;
-            Ok(CopyOutcome::Rows(rows))
-        }
-        Err(Stop::Problems(problems)) => Err(ImportError::Refused(problems)),
-        Err(Stop::Declined) => Ok(CopyOutcome::Declined),
     }
 }
 
@@ -374,7 +187,7 @@ async fn typed_copy(client: &Client, spec: &'static FileSpec) -> Result<Vec<Prob
             client
                 .batch_execute("RELEASE SAVEPOINT import_typed")
                 .await?;
-            scalar::<bool>(
+            session::scalar::<bool>(
                 client,
                 &format!("SELECT EXISTS (SELECT 1 FROM {} WHERE bad)", spec.typed()),
                 &[],
@@ -428,7 +241,7 @@ fn row_checks_sql(spec: &FileSpec, checks: &[spec::RowCheck]) -> String {
                  FROM bad WHERE {bad}",
                 col = quote_literal(c.column),
                 value = show(&format!("\"{}\"", c.column)),
-                reason = quote_literal(c.reason),
+                reason = quote_literal(&c.reason),
                 order = spec
                     .columns
                     .iter()
@@ -574,25 +387,6 @@ async fn total_problems(client: &Client) -> Result<Vec<Problem>> {
         .collect())
 }
 
-/// Local id → database id: `local + offset` (order and spacing kept).
-#[derive(Debug, Default)]
-pub(super) struct Offsets(Vec<(&'static str, i64)>);
-
-impl Offsets {
-    /// Records the offset of `spec`'s table.
-    pub(super) fn set(&mut self, spec: &FileSpec, offset: i64) {
-        self.0.push((spec.name, offset));
-    }
-
-    /// The offset of `spec`'s table (0 when none was set).
-    pub(super) fn of(&self, spec: &FileSpec) -> i64 {
-        self.0
-            .iter()
-            .find(|(n, _)| *n == spec.name)
-            .map_or(0, |(_, o)| *o)
-    }
-}
-
 /// The offset that places the file's ids above the table's largest id.
 async fn offset(client: &Client, spec: &'static FileSpec) -> Result<i64> {
     let row = client
@@ -610,11 +404,7 @@ async fn offset(client: &Client, spec: &'static FileSpec) -> Result<i64> {
     let (Some(min), Some(max)): (Option<i64>, Option<i64>) = (row.get(1), row.get(2)) else {
         return Ok(0);
     };
-    let limit = if spec.name == spec::LEDGER.name {
-        i64::MAX
-    } else {
-        INT_ID_MAX
-    };
+    let limit = spec.id_max();
     let span = i128::from(max) - i128::from(min) + 1;
     if i128::from(base) + span > i128::from(limit) {
         return Err(ImportError::Refused(vec![Problem::column(
@@ -628,81 +418,12 @@ async fn offset(client: &Client, spec: &'static FileSpec) -> Result<i64> {
         )]));
     }
     // Ids from 1 keep their value above the base (so an import into an empty database keeps
-    // the files' ids, as the fast path does); others are shifted to start right after it.
+    // the files' ids, as the quick pass does); others are shifted to start right after it.
     if min >= 1 && i128::from(base) + i128::from(max) <= i128::from(limit) {
         Ok(base)
     } else {
         Ok(base - min + 1)
     }
-}
-
-/// Whether to load `spec`'s table without its secondary indexes and foreign keys: a big
-/// load that at least doubles the table.
-pub(super) async fn is_bulk(client: &Client, spec: &FileSpec, rows: u64) -> Result<bool> {
-    let rows = i64::try_from(rows).unwrap_or(i64::MAX);
-    if rows < BULK_MIN_ROWS {
-        return Ok(false);
-    }
-    let existing: i64 = scalar(
-        client,
-        &format!(
-            "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT $1) x",
-            spec.name
-        ),
-        &[&rows],
-    )
-    .await?;
-    Ok(existing < rows)
-}
-
-/// What to run after the load to put back what `drop_indexes` took away.
-pub(super) struct Rebuild {
-    /// What each statement rebuilds, and the statement.
-    pub statements: Vec<(String, String)>,
-}
-
-pub(super) async fn drop_indexes(client: &Client, spec: &FileSpec) -> Result<Rebuild> {
-    let table = spec.name;
-    let mut statements = Vec::new();
-    let mut drops = vec![format!("ALTER TABLE {table} DISABLE TRIGGER USER")];
-    let indexes = client
-        .query(
-            "SELECT c.relname::text, pg_get_indexdef(i.indexrelid)
-             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-             WHERE i.indrelid = $1::text::regclass AND NOT i.indisprimary AND NOT i.indisunique
-             ORDER BY 1",
-            &[&table],
-        )
-        .await?;
-    for row in &indexes {
-        let name: String = row.get(0);
-        let def: String = row.get(1);
-        drops.push(format!("DROP INDEX \"{name}\""));
-        statements.push((format!("index {name}"), def));
-    }
-    let foreign_keys = client
-        .query(
-            "SELECT conname::text, pg_get_constraintdef(oid)
-             FROM pg_constraint WHERE conrelid = $1::text::regclass AND contype = 'f'
-             ORDER BY 1",
-            &[&table],
-        )
-        .await?;
-    for row in &foreign_keys {
-        let name: String = row.get(0);
-        let def: String = row.get(1);
-        drops.push(format!("ALTER TABLE {table} DROP CONSTRAINT \"{name}\""));
-        statements.push((
-            format!("foreign key {name}"),
-            format!("ALTER TABLE {table} ADD CONSTRAINT \"{name}\" {def}"),
-        ));
-    }
-    statements.push((
-        format!("triggers of {table}"),
-        format!("ALTER TABLE {table} ENABLE TRIGGER USER"),
-    ));
-    client.batch_execute(&drops.join(";\n")).await?;
-    Ok(Rebuild { statements })
 }
 
 /// `INSERT … SELECT` of one staging table into its target; a unique violation (a duplicate

@@ -1,35 +1,30 @@
-//! The import's fast path: every value is checked in Rust while the file streams, rows go
+//! The import's quick pass: every value is checked in Rust while the file streams, rows go
 //! through `COPY` straight into their tables (ids already mapped), and the checks that span
 //! rows run on the tables: duplicates by their keys and unique constraints, links by the
 //! foreign keys (rebuilt after a bulk load), the category tree and the ledger against the
 //! stock by set-based queries that answer only "all is well" or not.
 //!
-//! It never accepts what the careful path (`load`) would refuse: whatever it cannot vouch
+//! It never accepts what the careful pass (`careful`) would refuse: whatever it cannot vouch
 //! for — an odd value, a constraint that fires, a check that fails — makes it give up; the
-//! transaction is rolled back and the careful path runs, which names every problem's file,
+//! transaction is rolled back and the careful pass runs, which names every problem's file,
 //! line and column. Valid imports, the common case, never pay for staging tables.
 
-use std::{
-    fs::File,
-    io::Read as _,
-    path::{Path, PathBuf},
-};
+use std::{fs::File, io::Read as _, path::Path};
 
 use tokio_postgres::Client;
 
 use super::{
-    ImportError, Progress,
-    load::{self, CopyOutcome, Offsets},
-    reader::{Encoder, Header, escape_into},
-    spec::{self, FileSpec, Kind},
+    Progress,
+    reader::{Encoder, escape_into},
+    session::{self, CopyOutcome, Offsets, Present, Result},
+    spec::{self, FileSpec, INT_DIGITS, KEY_DIGITS, Kind, PRICE_DECIMALS, PRICE_WHOLE_DIGITS},
 };
+use crate::domain::ledger::TransactionType;
 
-type Result<T> = std::result::Result<T, ImportError>;
-
-/// Whether the fast path can answer for these files: every file it links to is imported too
+/// Whether the quick pass can answer for these files: every file it links to is imported too
 /// (links resolve within the files), and a ledger comes with its stock rows.
-pub(super) fn applies(present: &[(&'static FileSpec, PathBuf, Header)]) -> bool {
-    let has = |s: &FileSpec| load::has(present, s);
+pub(super) fn applies(present: &Present) -> bool {
+    let has = |s: &FileSpec| session::has(present, s);
     present.iter().all(|(spec, _, _)| {
         spec.columns
             .iter()
@@ -49,19 +44,19 @@ fn key_target(spec: &'static FileSpec, column: &str) -> &'static FileSpec {
     }
 }
 
-/// Runs the import the fast way; `Ok(None)` means "give up, take the careful path" (the
+/// Runs the import the quick way; `Ok(None)` means "give up, take the careful pass" (the
 /// transaction is then still open and must be rolled back).
 pub(super) async fn attempt(
     client: &Client,
-    present: &[(&'static FileSpec, PathBuf, Header)],
+    present: &Present,
     progress: &Progress,
 ) -> Result<Option<Vec<(&'static str, u64)>>> {
-    load::begin(client).await?;
+    session::begin(client).await?;
     // A file's id `n` becomes `n + base`, base being the table's largest id before the import.
     let mut bases = Offsets::default();
     for (spec, _, _) in present {
-        if spec.columns[0].name == "id" {
-            let base: i64 = load::scalar(
+        if spec.has_ids() {
+            let base: i64 = session::scalar(
                 client,
                 &format!("SELECT coalesce(max(id), 0)::bigint FROM {}", spec.name),
                 &[],
@@ -76,7 +71,7 @@ pub(super) async fn attempt(
     //    minimal as in the embedded cluster, without WAL).
     let mut bulk = Vec::new();
     for (spec, path, _) in present {
-        if load::is_bulk(client, spec, estimated_rows(path)).await? {
+        if session::is_bulk(client, spec, estimated_rows(path)).await? {
             bulk.push(spec.name);
         }
     }
@@ -88,7 +83,7 @@ pub(super) async fn attempt(
     for (spec, path, header) in present {
         if bulk.contains(&spec.name) {
             progress.phase(&format!("dropping the secondary indexes of {}", spec.name));
-            rebuilds.push(load::drop_indexes(client, spec).await?);
+            rebuilds.push(session::drop_indexes(client, spec).await?);
         }
         progress.phase(&format!("loading {}", spec.file));
         let sql = format!(
@@ -101,7 +96,7 @@ pub(super) async fn attempt(
                 ""
             }
         );
-        let copied = load::copy_file(
+        let copied = session::copy_file(
             client,
             spec,
             path,
@@ -119,7 +114,7 @@ pub(super) async fn attempt(
         }
     }
     progress.spin();
-    let has = |s: &FileSpec| load::has(present, s);
+    let has = |s: &FileSpec| session::has(present, s);
 
     // 3. What spans rows: the category tree, the ledger's running sums and totals.
     if has(&spec::CATEGORIES) {
@@ -138,12 +133,12 @@ pub(super) async fn attempt(
     }
 
     // 4. Indexes and foreign keys back (the keys check every link).
-    match load::rebuild(client, &rebuilds, progress).await {
+    match session::rebuild(client, &rebuilds, progress).await {
         Ok(()) => {}
         Err(err) if err.is_data_error() => return Ok(None),
         Err(err) => return Err(err),
     }
-    load::finish(client, present, progress).await?;
+    session::finish(client, present, progress).await?;
     Ok(Some(counts))
 }
 
@@ -155,7 +150,7 @@ async fn truncate_empty(client: &Client, bulk: &[&'static str]) -> Result<Vec<&'
         if !bulk.contains(&spec.name) {
             continue;
         }
-        let empty: bool = load::scalar(
+        let empty: bool = session::scalar(
             client,
             &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", spec.name),
             &[],
@@ -204,7 +199,7 @@ fn estimated_rows(path: &Path) -> u64 {
 
 /// Every imported category reaches a root through its parents.
 async fn categories_form_a_tree(client: &Client, base: i64) -> Result<bool> {
-    let stray: i64 = load::scalar(
+    let stray: i64 = session::scalar(
         client,
         "WITH RECURSIVE reach(id) AS (
              SELECT id FROM categories WHERE parent_id IS NULL
@@ -246,7 +241,7 @@ async fn ledger_sums_up(client: &Client, ledger_base: i64, product_base: i64) ->
     if bad_runs > 0 || bad_totals > 0 {
         return Ok(false);
     }
-    let held: i64 = load::scalar(
+    let held: i64 = session::scalar(
         client,
         "SELECT count(*) FROM stocks WHERE product_id > $1 AND quantity <> 0",
         &[&product_base],
@@ -278,11 +273,7 @@ fn encoder(spec: &'static FileSpec, bases: &Offsets) -> Box<Encoder> {
             Plan {
                 kind: c.kind,
                 base: bases.of(target),
-                limit: if target.name == spec::LEDGER.name {
-                    i64::MAX
-                } else {
-                    i64::from(i32::MAX)
-                },
+                limit: target.id_max(),
                 empty_text: matches!(c.name, "description" | "display_name"),
             }
         })
@@ -322,20 +313,14 @@ fn encode_row(
         RowRule::None => {}
         RowRule::NotOwnParent => {
             if let (Some(id), Some(parent)) = (fields[0], fields[1])
-                && parse_int(id, 18)? == parse_int(parent, 18)?
+                && parse_int(id, KEY_DIGITS)? == parse_int(parent, KEY_DIGITS)?
             {
                 return None;
             }
         }
         RowRule::SignMatchesType => {
-            let quantity = parse_int(fields[5]?, 10)?;
-            let fits = match fields[4]? {
-                b"INBOUND" | b"TRANSFER_IN" => quantity > 0,
-                b"OUTBOUND" | b"TRANSFER_OUT" => quantity < 0,
-                b"ADJUSTMENT" => quantity != 0,
-                _ => false,
-            };
-            if !fits {
+            let quantity = parse_int(fields[5]?, INT_DIGITS)?;
+            if !tx_type(fields[4]?)?.sign().admits(quantity) {
                 return None;
             }
         }
@@ -348,7 +333,7 @@ fn encode_row(
         match (plan.kind, field) {
             (Kind::OptKey, None) => buf.extend_from_slice(b"\\N"),
             (Kind::Key | Kind::OptKey, Some(field)) => {
-                let local = parse_int(field, 18)?;
+                let local = parse_int(field, KEY_DIGITS)?;
                 if local < 1 {
                     return None;
                 }
@@ -359,7 +344,7 @@ fn encode_row(
             }
             (Kind::OptInt { .. }, None) => buf.push(b'0'),
             (Kind::Int { nonneg } | Kind::OptInt { nonneg }, Some(field)) => {
-                let value = i32::try_from(parse_int(field, 10)?).ok()?;
+                let value = i32::try_from(parse_int(field, INT_DIGITS)?).ok()?;
                 if nonneg && value < 0 {
                     return None;
                 }
@@ -367,7 +352,7 @@ fn encode_row(
             }
             (Kind::Price, Some(field)) if is_price(field) => buf.extend_from_slice(field),
             (Kind::Timestamp, Some(field)) if is_timestamp(field) => buf.extend_from_slice(field),
-            (Kind::TxType, Some(field)) if is_tx_type(field) => buf.extend_from_slice(field),
+            (Kind::TxType, Some(field)) if tx_type(field).is_some() => buf.extend_from_slice(field),
             (Kind::Text | Kind::OptText, Some(field)) => escape_into(buf, field),
             (Kind::OptText, None) => {
                 if !plan.empty_text {
@@ -405,7 +390,7 @@ fn parse_int(field: &[u8], max_digits: usize) -> Option<i64> {
     Some(if negative { -value } else { value })
 }
 
-/// `^[0-9]{1,12}(\.[0-9]{1,2})?$`.
+/// `^[0-9]{1,PRICE_WHOLE_DIGITS}(\.[0-9]{1,PRICE_DECIMALS})?$`.
 fn is_price(field: &[u8]) -> bool {
     let (whole, cents) = match field.iter().position(|b| *b == b'.') {
         Some(dot) => (&field[..dot], Some(&field[dot + 1..])),
@@ -413,15 +398,12 @@ fn is_price(field: &[u8]) -> bool {
     };
     let digits =
         |s: &[u8], max: usize| !s.is_empty() && s.len() <= max && s.iter().all(u8::is_ascii_digit);
-    digits(whole, 12) && cents.is_none_or(|c| digits(c, 2))
+    digits(whole, PRICE_WHOLE_DIGITS) && cents.is_none_or(|c| digits(c, PRICE_DECIMALS))
 }
 
-/// One of the ledger's types.
-fn is_tx_type(field: &[u8]) -> bool {
-    matches!(
-        field,
-        b"INBOUND" | b"OUTBOUND" | b"TRANSFER_IN" | b"TRANSFER_OUT" | b"ADJUSTMENT"
-    )
+/// The ledger type `field` names exactly, if any.
+fn tx_type(field: &[u8]) -> Option<TransactionType> {
+    TransactionType::parse(std::str::from_utf8(field).ok()?)
 }
 
 /// `YYYY-MM-DD[Tt ]hh:mm:ss[.f{1,9}]` then `Z`, or an offset `±hh`, `±hhmm`, `±hh:mm`
@@ -487,10 +469,10 @@ mod tests {
 
     #[test]
     fn integers_are_read_as_the_careful_path_reads_them() {
-        assert_eq!(parse_int(b"12", 10), Some(12));
-        assert_eq!(parse_int(b" +7 ", 10), Some(7));
-        assert_eq!(parse_int(b"-0", 10), Some(0));
-        assert_eq!(parse_int(b"12345678901", 10), None);
+        assert_eq!(parse_int(b"12", INT_DIGITS), Some(12));
+        assert_eq!(parse_int(b" +7 ", INT_DIGITS), Some(7));
+        assert_eq!(parse_int(b"-0", INT_DIGITS), Some(0));
+        assert_eq!(parse_int(b"12345678901", INT_DIGITS), None);
         for bad in [
             &b""[..],
             b" ",
@@ -501,7 +483,7 @@ mod tests {
             b"12a",
             b"0x10",
         ] {
-            assert_eq!(parse_int(bad, 18), None, "{bad:?}");
+            assert_eq!(parse_int(bad, KEY_DIGITS), None, "{bad:?}");
         }
     }
 
