@@ -11,7 +11,7 @@ pub mod domain; // validated values and rules without I/O
 pub mod embedded_pg; // the private PostgreSQL of the embedded default and the tests
 pub mod error; // the error type and its one mapping to GraphQL codes
 pub mod graphql; // schema, resolvers, loaders, pagination, global IDs
-pub mod http; // routes: GraphQL, GraphiQL, health, SDL
+pub mod http; // routes: GraphQL (HTTP and WebSocket), GraphiQL, console, health, metrics, SDL
 pub mod import; // `stockroom import DIR`: bulk CSV import (COPY, set-based checks)
 pub mod live; // live stock events across instances (LISTEN/NOTIFY)
 pub mod seed; // the demo catalogue of a first run
