@@ -25,7 +25,7 @@ use crate::{
         },
     },
     domain::{
-        ledger::TransactionType,
+        ledger::{QuantitySign, TransactionType},
         money::Price,
         quantity::{Quantity, StockLevel},
         role::Role,
@@ -248,9 +248,9 @@ fn parse_line(
     let quantity = Quantity::parse(quantity, &fields.quantity)?;
     let note = Note::parse_opt(note, &format!("{prefix}.note"))?;
     viewer(ctx).require_store(store_id)?;
-    let change = match kind {
-        TransactionType::Inbound | TransactionType::TransferIn => quantity.get(),
-        _ => -quantity.get(),
+    let change = match kind.sign() {
+        QuantitySign::Negative => -quantity.get(),
+        QuantitySign::Positive | QuantitySign::NonZero => quantity.get(),
     };
     let line = Line {
         kind,
