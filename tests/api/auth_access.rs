@@ -193,10 +193,7 @@ async fn last_use_is_recorded_at_most_once_a_minute() {
     );
 
     // An hour later (moved back in the database), the next use is recorded again.
-    let (client, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = crate::helpers::sql(&app.db_url).await;
     client
         .batch_execute("UPDATE api_tokens SET last_used_at = now() - interval '1 hour'")
         .await

@@ -127,10 +127,7 @@ async fn tokens_are_created_listed_and_revoked_by_id_or_by_token() {
         "{list}"
     );
     // The database holds only hashes.
-    let (client, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = crate::helpers::sql(&app.db_url).await;
     let stored: Vec<Vec<u8>> = client
         .query("SELECT token_hash FROM api_tokens", &[])
         .await

@@ -48,10 +48,7 @@ async fn world(app: TestApp) -> World {
         )
         .await;
     let stores = body["data"]["stores"]["nodes"].as_array().unwrap();
-    let (client, connection) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let client = crate::helpers::sql(&app.db_url).await;
     let code_a = stores[0]["code"].as_str().unwrap();
     let store_a_db_id: i32 = client
         .query_one("SELECT id FROM stores WHERE code = $1", &[&code_a])

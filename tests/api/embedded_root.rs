@@ -565,10 +565,7 @@ async fn a_websocket_movement_in_flight_at_sigterm_is_answered_durable_and_the_s
 
     // Hold the stock table so the movement is still in flight when SIGTERM comes.
     let url = EmbeddedPostgres::running_url(&dir.0.canonicalize().unwrap(), 5432, "stockroom");
-    let (blocker, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let blocker = crate::helpers::sql(&url).await;
     blocker
         .batch_execute("BEGIN; LOCK TABLE stocks IN EXCLUSIVE MODE")
         .await

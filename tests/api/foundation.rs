@@ -284,3 +284,28 @@ async fn connections_killed_behind_the_pools_back_cost_no_request_an_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_database_is_dropped_when_its_app_is() {
+    let app = TestApp::spawn().await;
+    let db = crate::helpers::sql(&app.db_url).await;
+    let name: String = db
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let url = app.db_url.clone();
+    drop(db);
+    drop(app);
+    let other = TestApp::spawn().await;
+    let left: i64 = crate::helpers::sql(&other.db_url)
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "{url}");
+}

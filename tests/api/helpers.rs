@@ -1,7 +1,6 @@
 //! Test harness: one private PostgreSQL per test run (or `TEST_DATABASE_URL`), a template
 //! database migrated once, a fresh database per test, and `TestApp` — the real server on a
 //! random port, spoken to over HTTP.
-#![allow(dead_code)]
 
 use std::{
     net::SocketAddr,
@@ -96,6 +95,16 @@ fn replace_db_name(url: &str) -> String {
 }
 
 /// Runs one statement on the server's maintenance database.
+/// A plain SQL client on `db_url` (its connection runs on a task of its own), for the checks
+/// and set-ups tests make behind the service's back.
+pub async fn sql(db_url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(conn);
+    client
+}
+
 pub async fn admin_execute(admin_url: &str, sql: &str) {
     let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
         .await
@@ -147,6 +156,8 @@ pub struct TestApp {
     /// An HTTP client.
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The database this app was given to own (`spawn`, `spawn_with`): dropped with it.
+    owned_database: Option<String>,
 }
 
 impl TestApp {
@@ -158,7 +169,9 @@ impl TestApp {
     /// Starts the service with these settings on a fresh database.
     pub async fn spawn_with(settings: ServeSettings) -> Self {
         let db_url = fresh_database().await;
-        Self::spawn_on(&db_url, settings).await
+        let mut app = Self::spawn_on(&db_url, settings).await;
+        app.owned_database = Some(db_url);
+        app
     }
 
     /// Starts the service on an existing database.
@@ -214,6 +227,7 @@ impl TestApp {
             pool,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
+            owned_database: None,
         }
     }
 
@@ -281,7 +295,42 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // The test is over: its database goes (FORCE ends the sessions still open on it).
+        // On a thread of its own, as a drop cannot await on the test's runtime.
+        if let Some(db_url) = self.owned_database.take() {
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime to drop the test database");
+                runtime.block_on(drop_database(&db_url));
+            })
+            .join();
+        }
     }
+}
+
+/// Drops the database of `db_url` (a URL made by [`fresh_database`]).
+async fn drop_database(db_url: &str) {
+    let cluster = cluster().await;
+    let Some(at) = db_url.find("stockroom_test_") else {
+        return;
+    };
+    let name: String = db_url[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let Ok((client, conn)) =
+        tokio_postgres::connect(&cluster.url("postgres"), tokio_postgres::NoTls).await
+    else {
+        return;
+    };
+    let task = tokio::spawn(conn);
+    let _ = client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+    drop(client);
+    let _ = task.await;
 }
 
 /// The `extensions.code` of the first error of a GraphQL response, if any.

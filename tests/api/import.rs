@@ -72,14 +72,6 @@ fn files(tag: &str, files: &[(&str, &str)]) -> TempDir {
     dir
 }
 
-async fn client(db_url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
-}
-
 async fn count(db: &tokio_postgres::Client, table: &str) -> i64 {
     db.query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
@@ -88,7 +80,7 @@ async fn count(db: &tokio_postgres::Client, table: &str) -> i64 {
 }
 
 async fn counts(db_url: &str) -> Vec<i64> {
-    let db = client(db_url).await;
+    let db = crate::helpers::sql(db_url).await;
     let mut out = Vec::new();
     for table in TABLES {
         out.push(count(&db, table).await);
@@ -172,7 +164,7 @@ async fn a_generated_catalogue_is_imported_whole_and_matches_the_manifest() {
         out.stdout
     );
 
-    let db = client(&db_url).await;
+    let db = crate::helpers::sql(&db_url).await;
     for table in TABLES {
         assert_eq!(
             count(&db, table).await,
@@ -320,7 +312,7 @@ async fn an_import_into_a_database_with_data_adds_new_rows_and_a_clash_writes_no
     for (i, table) in TABLES.iter().enumerate() {
         assert_eq!(after[i], before[i] + added[i], "{table}");
     }
-    let db = client(&db_url).await;
+    let db = crate::helpers::sql(&db_url).await;
     let row = db
         .query_one(
             "SELECT s.quantity, st.code, p.description, c.name, u.display_name, u.role
@@ -628,7 +620,7 @@ async fn valid_files_take_the_quick_pass_and_values_it_cannot_vouch_for_are_impo
         "careful pass: {}",
         out.stderr
     );
-    let db = client(&db_url).await;
+    let db = crate::helpers::sql(&db_url).await;
     let rows = db
         .query(
             "SELECT p.sku, c.name, parent.name FROM products p

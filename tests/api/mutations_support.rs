@@ -1,19 +1,13 @@
 //! Shared arrangements and checks of the mutation tests: a small catalogue written straight
 //! into the test database, raw SQL access, table dumps and the ledger reconciliation.
-#![allow(dead_code)]
 
 use serde_json::{Value, json};
 use stockroom::{domain::role::Role, graphql::ids::NodeId};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::helpers::TestApp;
 
-/// A direct SQL client on a database.
-pub async fn sql(db_url: &str) -> Client {
-    let (client, conn) = tokio_postgres::connect(db_url, NoTls).await.unwrap();
-    tokio::spawn(conn);
-    client
-}
+pub use crate::helpers::sql;
 
 /// A product, three stores and tokens, with ids raw and global.
 pub struct Fixture {

@@ -102,10 +102,7 @@ async fn every_list_query_is_served_by_an_index_on_an_imported_data_set_when_one
         eprintln!("STOCKROOM_EXPLAIN_DATABASE_URL is not set: nothing to check");
         return;
     };
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = crate::helpers::sql(&url).await;
     let mut queries = list_queries();
     queries.push((
         "products search (trigram)",
@@ -126,10 +123,7 @@ async fn every_list_query_is_served_by_an_index_on_an_imported_data_set_when_one
 async fn every_list_query_of_the_read_api_is_served_by_an_index_on_large_tables() {
     let app = TestApp::spawn().await;
     seed_with(&app, PRODUCTS, 2).await;
-    let (client, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = crate::helpers::sql(&app.db_url).await;
     let problems = sequential_scans(&client, &list_queries()).await;
     assert!(
         problems.is_empty(),

@@ -313,10 +313,7 @@ async fn walks_yield_every_row_once_in_order_while_rows_are_being_inserted() {
     let app = TestApp::spawn().await;
     seed(&app, N).await;
     let token = app.admin_token().await;
-    let (db, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let db = crate::helpers::sql(&app.db_url).await;
     let ids = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
         rows.iter().map(|r| r.get::<_, String>(0)).collect()
     };
@@ -336,10 +333,7 @@ async fn walks_yield_every_row_once_in_order_while_rows_are_being_inserted() {
     let writer = {
         let (stop, url) = (stop.clone(), app.db_url.clone());
         tokio::spawn(async move {
-            let (db, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
+            let db = crate::helpers::sql(&url).await;
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;

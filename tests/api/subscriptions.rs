@@ -157,10 +157,7 @@ async fn low_stock_reached_fires_once_when_a_row_crosses_down_to_its_reorder_poi
     let token = app.admin_token().await;
     let (_, ams, _) = ids(&app, &token).await;
     // Product 1 in store 1: put it well above its reorder point first.
-    let (client, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let client = crate::helpers::sql(&app.db_url).await;
     let row = client
         .query_one(
             "SELECT quantity, reorder_point FROM stocks WHERE product_id = 1 AND store_id = 1",
@@ -274,10 +271,7 @@ async fn a_change_committed_while_the_listener_reconnects_still_reaches_subscrib
 
     // Cut the instance's LISTEN connection and commit a change before it is back (it waits a
     // second before reconnecting): no notification can reach it, the ledger still can.
-    let (db, conn) = tokio_postgres::connect(&app.db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let db = crate::helpers::sql(&app.db_url).await;
     let cut: i64 = db
         .query_one(
             "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
