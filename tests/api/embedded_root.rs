@@ -24,7 +24,7 @@ use tokio::{
 };
 use tokio_tungstenite::tungstenite::{Message, protocol::frame::coding::CloseCode};
 
-use crate::helpers::{BIN, Served, TempDir, TestApp};
+use crate::helpers::{BIN, Served, TempDir, TestApp, post_graphql as graphql};
 
 fn root_or_skip(test: &str) -> bool {
     let root = nix::unistd::Uid::effective().is_root();
@@ -32,19 +32,6 @@ fn root_or_skip(test: &str) -> bool {
         eprintln!("skipped {test}: it runs stockroom as root (run the tests as root)");
     }
     root
-}
-
-async fn graphql(base: &str, token: &str, query: &str, variables: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 const COUNT: &str = "{ products(first: 1) { totalCount } }";

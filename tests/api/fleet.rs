@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use crate::{
-    helpers::{BIN, Served, TestApp, empty_database, error_code},
+    helpers::{BIN, Served, TestApp, empty_database, error_code, post_graphql as graphql},
     mutations_support::{MOVE_FIELDS, fixture, ledger_count, reconciliation_errors, stock_of},
 };
 
@@ -18,20 +18,6 @@ async fn two_instances(app: &TestApp) -> (Served, Served) {
     let env = [("DATABASE_URL", Some(app.db_url.as_str()))];
     let (a, b) = tokio::join!(Served::start(&env), Served::start(&env));
     (a, b)
-}
-
-/// POSTs a document with a bearer token to an instance; returns the JSON body.
-async fn graphql(base: &str, token: &str, query: &str, variables: Value) -> Value {
-    reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// An acknowledged graphql-transport-ws session on an instance.

@@ -11,21 +11,7 @@ use stockroom::{
 };
 use tokio::process::Command;
 
-use crate::helpers::{BIN, Served, TempDir, TestApp, error_code};
-
-/// POSTs a query with a token to a served binary.
-async fn graphql(served: &Served, token: &str, query: &str) -> serde_json::Value {
-    reqwest::Client::new()
-        .post(format!("{}/graphql", served.base))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
+use crate::helpers::{BIN, Served, TempDir, TestApp, error_code, post_graphql};
 
 const FIRST_PRODUCTS: &str = "{ products(first: 5) { totalCount edges { node { sku name } } } }";
 
@@ -37,13 +23,19 @@ async fn first_run_seeds_a_demo_catalogue_and_a_second_run_reuses_it() {
         .token
         .clone()
         .expect("first run prints an admin token");
-    let body = graphql(&served, &token, FIRST_PRODUCTS).await;
+    let body = post_graphql(&served.base, &token, FIRST_PRODUCTS, json!({})).await;
     assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
     assert_eq!(
         body["data"]["products"]["edges"].as_array().unwrap().len(),
         5
     );
-    let viewer = graphql(&served, &token, "{ viewer { username role } }").await;
+    let viewer = post_graphql(
+        &served.base,
+        &token,
+        "{ viewer { username role } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(
         viewer["data"]["viewer"],
         json!({"username": "admin", "role": "ADMIN"})
@@ -61,7 +53,7 @@ async fn first_run_seeds_a_demo_catalogue_and_a_second_run_reuses_it() {
         again.token.is_none(),
         "a second run creates no new admin token"
     );
-    let body = graphql(&again, &token, FIRST_PRODUCTS).await;
+    let body = post_graphql(&again.base, &token, FIRST_PRODUCTS, json!({})).await;
     assert_eq!(
         body["data"]["products"]["totalCount"], 50,
         "data is reused: {body}"
@@ -84,7 +76,7 @@ async fn a_stale_postmaster_pid_or_a_crashed_run_does_not_prevent_the_next_start
     )
     .unwrap();
     let served = Served::embedded(&dir.0).await;
-    let body = graphql(&served, &token, FIRST_PRODUCTS).await;
+    let body = post_graphql(&served.base, &token, FIRST_PRODUCTS, json!({})).await;
     assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
 
     // A crash (SIGKILL) leaves PostgreSQL running; the next start takes over.
@@ -92,7 +84,7 @@ async fn a_stale_postmaster_pid_or_a_crashed_run_does_not_prevent_the_next_start
     child.kill().await.unwrap();
     let _ = child.wait().await;
     let served = Served::embedded(&dir.0).await;
-    let body = graphql(&served, &token, FIRST_PRODUCTS).await;
+    let body = post_graphql(&served.base, &token, FIRST_PRODUCTS, json!({})).await;
     assert_eq!(body["data"]["products"]["totalCount"], 50, "{body}");
     assert!(served.terminate().await.success());
 }

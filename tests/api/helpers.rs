@@ -333,6 +333,21 @@ async fn drop_database(db_url: &str) {
     let _ = task.await;
 }
 
+/// POSTs a document with a bearer token to the service at `base` (`http://host:port`);
+/// returns the JSON body.
+pub async fn post_graphql(base: &str, token: &str, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The `extensions.code` of the first error of a GraphQL response, if any.
 pub fn error_code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
