@@ -43,7 +43,11 @@ async fn run(
     uid: Option<u32>,
     cwd: Option<&Path>,
 ) -> (bool, String, String) {
-    let mut cmd = Command::new(BIN);
+    let copy = uid.map(|_| runnable_copy());
+    let mut cmd = Command::new(
+        copy.as_ref()
+            .map_or(Path::new(BIN), |(_, bin)| bin.as_path()),
+    );
     cmd.args(args)
         .env_remove("DATABASE_URL")
         .env_remove("XDG_RUNTIME_DIR")
@@ -82,6 +86,17 @@ fn remove_relocated_cluster(data_dir: &Path) {
 }
 
 /// A directory only its owner may enter, like `mktemp -d` makes.
+/// A copy of the binary that another user can run, in a directory anyone may enter: the
+/// checkout's own may sit below a directory only root can (a clone in a `mktemp -d`).
+fn runnable_copy() -> (TempDir, PathBuf) {
+    let dir = TempDir::new("bin");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.0.join("stockroom");
+    std::fs::copy(BIN, &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, bin)
+}
+
 fn private_dir(tag: &str) -> TempDir {
     let dir = TempDir::new(tag);
     std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -142,7 +157,8 @@ async fn as_an_ordinary_user_the_first_command_works_in_their_home() {
     let home = private_dir("home of nobody");
     let nobody = 65534;
     std::os::unix::fs::chown(&home.0, Some(nobody), Some(nobody)).unwrap();
-    let mut cmd = Command::new(BIN);
+    let (_bin_dir, bin) = runnable_copy();
+    let mut cmd = Command::new(&bin);
     cmd.args(["serve", "--listen", "127.0.0.1:0"])
         .env_remove("DATABASE_URL")
         .env_remove("STOCKROOM_DATA_DIR")
