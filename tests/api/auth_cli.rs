@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::{BIN, Served, TestApp, error_code};
 
 /// Runs the binary on the app's database; returns stdout (panics on failure).
-async fn stockroom(app: &TestApp, args: &[&str]) -> String {
+pub(crate) async fn stockroom(app: &TestApp, args: &[&str]) -> String {
     let out = tokio::process::Command::new(BIN)
         .args(args)
         .env("DATABASE_URL", &app.db_url)

@@ -144,17 +144,7 @@ async fn a_token_revoked_through_the_cli_is_refused_by_every_instance_on_its_nex
         assert_eq!(body["data"]["viewer"]["username"], "mut-admin", "{body}");
     }
 
-    let out = tokio::process::Command::new(BIN)
-        .args(["token", "revoke", &f.admin])
-        .env("DATABASE_URL", &app.db_url)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    crate::auth_cli::stockroom(&app, &["token", "revoke", &f.admin]).await;
 
     for base in [&a.base, &b.base] {
         let body = graphql(base, &f.admin, viewer, json!({})).await;
