@@ -1,0 +1,91 @@
+//! DataLoaders: one per relation, keyed by a newtype, each one SQL query per request wave.
+//!
+//! A [`DbLoader`] is built per request (its cache must never outlive the request: it would
+//! leak data between users and serve stale rows), wrapped in a [`WaveLoader`], which sends
+//! each wave of keys as soon as the executor registered it (no timer).
+//! Loader errors are `async_graphql::Error` (already mapped from [`AppError`]) because the
+//! loader hands one error value to every key that waited on the failed query.
+//!
+//! Keys of paginated relations carry the page request: a wave of keys is grouped by it, and
+//! each group is ONE query (a LATERAL join over the parent ids), so a nested list costs a
+//! constant number of queries whatever the size of the page around it.
+//!
+//! One file per row type the relations start from, each key next to its loader:
+//! `category.rs`, `product.rs`, `stock.rs`, `store.rs`, `transaction.rs` (the ledger),
+//! `user.rs`.
+//!
+//! [`AppError`]: crate::error::AppError
+
+use std::{collections::HashMap, hash::Hash};
+
+use crate::{
+    db::{models::page::KeyTotal, reads::ReadSource},
+    graphql::wave::WaveLoader,
+};
+
+/// A loader key that is one id (or one pair of ids) of a row.
+macro_rules! key {
+    ($(#[$doc:meta])* $name:ident($ty:ty)) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(pub $ty);
+    };
+}
+
+mod category;
+mod product;
+mod stock;
+mod store;
+mod transaction;
+mod user;
+
+pub use category::{
+    CategoryChildrenKey, CategoryKey, CategoryProductCountKey, CategoryProductsKey,
+    CategoryTotalKey,
+};
+pub use product::{ProductKey, ProductStocksKey, ProductTotalKey};
+pub use stock::{QuantityAtKey, StockKey};
+pub use store::{StoreKey, StoreStockCountKey, StoreStocksKey};
+pub use transaction::{LedgerPageKey, TransactionKey};
+pub use user::{UserKey, UserStoresKey};
+
+/// Loads rows for the resolvers of one request, from the node the request reads from (on
+/// its shared connections: a wave's statement is pipelined with other requests').
+pub struct DbLoader {
+    reads: ReadSource,
+}
+
+/// The per-request loader, as resolvers find it in the context.
+pub type Loaders = WaveLoader<DbLoader>;
+
+/// Builds the loaders of one request (or of one subscription), with the cache off: a
+/// mutation must see what the previous mutation of its document wrote, and a subscription
+/// lives long. The gate switches it on for a query document (nothing is written while it
+/// runs), so a key asked for again in a later wave is not queried twice.
+pub fn for_request(reads: ReadSource) -> Loaders {
+    WaveLoader::new(DbLoader { reads })
+}
+
+/// Groups keys by what they share apart from a parent id: one query per group.
+fn groups<K, G: Hash + Eq>(keys: &[K], split: impl Fn(&K) -> (G, i32)) -> HashMap<G, Vec<i32>> {
+    let mut out: HashMap<G, Vec<i32>> = HashMap::new();
+    for k in keys {
+        let (group, id) = split(k);
+        out.entry(group).or_default().push(id);
+    }
+    out
+}
+
+/// Collects rows into one list per parent id.
+fn by_parent<R>(rows: Vec<R>, parent: impl Fn(&R) -> i32) -> HashMap<i32, Vec<R>> {
+    let mut out: HashMap<i32, Vec<R>> = HashMap::new();
+    for r in rows {
+        out.entry(parent(&r)).or_default().push(r);
+    }
+    out
+}
+
+/// Totals by parent id.
+fn totals(rows: Vec<KeyTotal>) -> HashMap<i32, i64> {
+    rows.into_iter().map(|r| (r.key, r.total)).collect()
+}

@@ -1,0 +1,73 @@
+//! The relations of a product: the product by id, its stock rows and its stock over all
+//! stores.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+
+use super::{DbLoader, by_parent, totals};
+use crate::{
+    db::models::{product, stock},
+    with_read,
+};
+
+key!(
+    /// A product by id.
+    ProductKey(i32)
+);
+key!(
+    /// The stock rows of a product (store-code order).
+    ProductStocksKey(i32)
+);
+key!(
+    /// A product's stock over all stores.
+    ProductTotalKey(i32)
+);
+
+impl Loader<ProductKey> for DbLoader {
+    type Value = product::Product;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ProductKey],
+    ) -> Result<HashMap<ProductKey, Self::Value>, Self::Error> {
+        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
+        let rows = with_read!(&self.reads, c => product::by_ids(c, &ids).await)?;
+        Ok(rows.into_iter().map(|r| (ProductKey(r.id), r)).collect())
+    }
+}
+
+impl Loader<ProductStocksKey> for DbLoader {
+    type Value = Vec<stock::Stock>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ProductStocksKey],
+    ) -> Result<HashMap<ProductStocksKey, Self::Value>, Self::Error> {
+        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
+        let rows = with_read!(&self.reads, c => stock::by_products(c, &ids).await)?;
+        Ok(by_parent(rows, |r| r.product_id)
+            .into_iter()
+            .map(|(k, v)| (ProductStocksKey(k), v))
+            .collect())
+    }
+}
+
+impl Loader<ProductTotalKey> for DbLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[ProductTotalKey],
+    ) -> Result<HashMap<ProductTotalKey, Self::Value>, Self::Error> {
+        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
+        let rows = with_read!(&self.reads, c => stock::totals_by_product(c, &ids).await)?;
+        Ok(totals(rows)
+            .into_iter()
+            .map(|(k, v)| (ProductTotalKey(k), v))
+            .collect())
+    }
+}

@@ -1,0 +1,102 @@
+//! The relations of a store: the store by id, a page of its stock rows and their count.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+
+use super::{DbLoader, by_parent, groups, totals};
+use crate::{
+    db::models::{page::Keyset, stock, store},
+    with_read,
+};
+
+key!(
+    /// A store by id.
+    StoreKey(i32)
+);
+
+/// A page of a store's stock rows (raw rows in read direction, for `pagination::page`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoreStocksKey {
+    /// The store.
+    pub store_id: i32,
+    /// Which rows.
+    pub filter: stock::StockFilter,
+    /// Which page (cursor: product SKU).
+    pub page: Keyset<String>,
+}
+
+/// How many stock rows of a store match a filter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoreStockCountKey {
+    /// The store.
+    pub store_id: i32,
+    /// Which rows.
+    pub filter: stock::StockFilter,
+}
+
+impl Loader<StoreKey> for DbLoader {
+    type Value = store::Store;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[StoreKey]) -> Result<HashMap<StoreKey, Self::Value>, Self::Error> {
+        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
+        let rows = with_read!(&self.reads, c => store::by_ids(c, &ids).await)?;
+        Ok(rows.into_iter().map(|r| (StoreKey(r.id), r)).collect())
+    }
+}
+
+impl Loader<StoreStocksKey> for DbLoader {
+    type Value = Vec<stock::SkuStock>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[StoreStocksKey],
+    ) -> Result<HashMap<StoreStocksKey, Self::Value>, Self::Error> {
+        Ok(with_read!(&self.reads, conn => async {
+            let mut out = HashMap::new();
+        for ((filter, page), ids) in
+            groups(keys, |k| ((k.filter.clone(), k.page.clone()), k.store_id))
+        {
+            let rows = stock::pages_by_store(conn, &ids, &filter, &page).await?;
+            for (store_id, rows) in by_parent(rows, |r| r.stock.store_id) {
+                let key = StoreStocksKey {
+                    store_id,
+                    filter: filter.clone(),
+                    page: page.clone(),
+                };
+                out.insert(key, rows);
+            }
+        }
+            Ok(out)
+        }
+        .await)?)
+    }
+}
+
+impl Loader<StoreStockCountKey> for DbLoader {
+    type Value = i64;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[StoreStockCountKey],
+    ) -> Result<HashMap<StoreStockCountKey, Self::Value>, Self::Error> {
+        Ok(with_read!(&self.reads, conn => async {
+            let mut out = HashMap::new();
+        for (filter, ids) in groups(keys, |k| (k.filter.clone(), k.store_id)) {
+            let rows = stock::counts_by_store(conn, &ids, &filter).await?;
+            for (store_id, v) in totals(rows) {
+                let key = StoreStockCountKey {
+                    store_id,
+                    filter: filter.clone(),
+                };
+                out.insert(key, v);
+            }
+        }
+            Ok(out)
+        }
+        .await)?)
+    }
+}
