@@ -58,7 +58,7 @@ fn builder(
     settings: &ServeSettings,
 ) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     let limits = &settings.limits;
-    let builder = Schema::build(Query, Mutation, Subscription)
+    let builder = Schema::build(Query, Mutation::default(), Subscription)
         .data(live)
         .data(fanout)
         .limit_depth(limits.max_depth)
@@ -76,5 +76,7 @@ fn builder(
 
 /// The SDL of the schema (what `stockroom schema` prints and `schema.graphql` holds).
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription).finish().sdl()
+    Schema::build(Query, Mutation::default(), Subscription)
+        .finish()
+        .sdl()
 }
