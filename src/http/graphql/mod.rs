@@ -1,0 +1,169 @@
+//! `/graphql` over HTTP, as the GraphQL-over-HTTP spec has it. The handlers take a request
+//! through the checks that need no document — the media types (`negotiation.rs`), the body
+//! size, body shape and batch size (`decode.rs`) — then the caller's token and each operation
+//! run by the path it shares with the WebSocket (`operation.rs`: timeout, panic guard, error
+//! codes, request id, metrics), and answer with the status and media type the client asked
+//! for, with caching headers for GET (`respond.rs`).
+
+mod decode;
+mod negotiation;
+mod respond;
+
+use std::time::Instant;
+
+use async_graphql::Request;
+use axum::{
+    body::Body,
+    extract::{FromRequestParts, State, ws::WebSocketUpgrade},
+    http::{HeaderMap, header, request::Parts},
+    response::{IntoResponse, Response as HttpResponse},
+};
+use tracing::Instrument;
+
+pub use decode::CONSISTENCY_HEADER;
+use negotiation::{Media, negotiate};
+use respond::{Caching, Outcome, Reply};
+
+use crate::{
+    app::AppState,
+    auth::Credentials,
+    graphql::guard::{Arrival, Caller},
+    http::{graphiql, operation, ws},
+    telemetry,
+};
+
+/// Longest `x-request-id` taken from a client.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= MAX_REQUEST_ID_LEN
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(operation::new_request_id, str::to_string)
+}
+
+/// What one HTTP request to `/graphql` is about, before anything runs.
+struct Call<'a> {
+    state: &'a AppState,
+    headers: &'a HeaderMap,
+    reply: Reply,
+}
+
+impl<'a> Call<'a> {
+    /// A request that negotiated `media`.
+    fn new(state: &'a AppState, headers: &'a HeaderMap, media: Media, get: bool) -> Self {
+        Self {
+            state,
+            headers,
+            reply: Reply {
+                media,
+                request_id: request_id(headers),
+                get,
+                started: Instant::now(),
+            },
+        }
+    }
+}
+
+/// `POST /graphql`.
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> HttpResponse {
+    let Some(media) = negotiate(&headers) else {
+        return respond::not_acceptable();
+    };
+    let call = Call::new(&state, &headers, media, false);
+    match decode::post(&headers, body, &state.settings.limits).await {
+        Ok(decoded) => call.run(decoded.requests, decoded.batched).await,
+        Err(refusal) => call.reply.refusal(refusal),
+    }
+}
+
+/// `GET /graphql`: a WebSocket upgrade, GraphiQL for a browser, else a query from the URL.
+pub async fn get(State(state): State<AppState>, req: axum::extract::Request) -> HttpResponse {
+    let (mut parts, _body) = req.into_parts();
+    if ws::is_upgrade(&parts.headers) {
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+            Ok(upgrade) => ws::upgrade(State(state), parts.headers.clone(), upgrade).await,
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    get_query(&state, &parts).await
+}
+
+async fn get_query(state: &AppState, parts: &Parts) -> HttpResponse {
+    let headers = &parts.headers;
+    if negotiation::wants_html(headers) {
+        return graphiql::page_response(headers);
+    }
+    let Some(media) = negotiate(headers) else {
+        return respond::not_acceptable();
+    };
+    let call = Call::new(state, headers, media, true);
+    match decode::get(&parts.uri) {
+        Ok(request) => call.run(vec![request], false).await,
+        Err(refusal) => call.reply.refusal(refusal),
+    }
+}
+
+impl Call<'_> {
+    /// Runs the operations; one HTTP response for all of them.
+    async fn run(&self, requests: Vec<Request>, batched: bool) -> HttpResponse {
+        let span = tracing::info_span!("graphql", request_id = %self.reply.request_id);
+        // The token is looked up by the guard once an operation passed the limits (and once
+        // for the whole batch).
+        let credentials = Credentials::new(
+            self.headers
+                .get(header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        );
+        let mut outcomes = Vec::with_capacity(requests.len());
+        for request in requests {
+            let outcome = self
+                .execute(request, &credentials)
+                .instrument(span.clone())
+                .await;
+            outcomes.push(outcome);
+        }
+        let caching = Caching {
+            max_age: self.state.settings.limits.get_max_age_seconds,
+            private: credentials.sent(),
+        };
+        self.reply.operations(outcomes, batched, &caching)
+    }
+
+    /// Runs one operation (see `operation.rs`) and shapes its body.
+    async fn execute(&self, request: Request, credentials: &Credentials) -> Outcome {
+        let arrival = Arrival {
+            caller: Caller::Http(credentials),
+            get: self.reply.get,
+            consistency: decode::consistency(self.headers),
+        };
+        // `Span::none()` unless traces are exported.
+        let span = telemetry::operation_span(self.headers);
+        let finished =
+            operation::run_once(self.state, request, arrival, &self.reply.request_id, span).await;
+        // Straight to bytes: no intermediate `serde_json::Value` of the whole result.
+        let body = serde_json::to_vec(&finished.body()).unwrap_or_default();
+        Outcome {
+            body,
+            code: finished.code,
+            request_error: finished.request_error,
+            operation_type: finished.operation_type,
+            panicked: finished.panicked,
+        }
+    }
+}
+
+/// `GET /schema.graphql`: the SDL.
+pub async fn sdl(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        state.gate.schema().sdl(),
+    )
+}
