@@ -274,3 +274,21 @@ impl From<AppError> for async_graphql::Error {
 
 /// Shorthand for results of model and domain functions.
 pub type AppResult<T> = Result<T, AppError>;
+
+/// What unit tests need to look inside an error.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{AppError, AppResult};
+
+    /// The argument and message of a BAD_USER_INPUT about one argument; panics on anything
+    /// else.
+    pub(crate) fn bad_input<T: std::fmt::Debug>(result: AppResult<T>) -> (String, String) {
+        match result {
+            Err(AppError::BadUserInput {
+                message,
+                field: Some(field),
+            }) => (field, message),
+            other => panic!("expected BAD_USER_INPUT with a field, got {other:?}"),
+        }
+    }
+}

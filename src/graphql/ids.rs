@@ -145,3 +145,78 @@ pub fn user_id(id: &ID, field: &str) -> AppResult<i32> {
         _ => Err(wrong_type(field, NodeType::User)),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::error::testing::bad_input;
+
+    #[test]
+    fn every_kind_of_id_decodes_to_the_node_it_was_encoded_from() {
+        for node in [
+            NodeId::Product(1),
+            NodeId::Category(2),
+            NodeId::Store(3),
+            NodeId::Stock(4, 5),
+            NodeId::InventoryTransaction(i64::from(i32::MAX) + 1),
+            NodeId::User(6),
+        ] {
+            let id = node.encode();
+            assert_eq!(NodeId::decode(&id), Some(node), "{}", id.as_str());
+            assert_eq!(NodeId::parse(&id, "id").unwrap(), node);
+        }
+        assert_eq!(product_id(&NodeId::Product(7).encode(), "id").unwrap(), 7);
+        assert_eq!(category_id(&NodeId::Category(8).encode(), "id").unwrap(), 8);
+        assert_eq!(store_id(&NodeId::Store(9).encode(), "id").unwrap(), 9);
+        assert_eq!(user_id(&NodeId::User(10).encode(), "id").unwrap(), 10);
+    }
+
+    #[test]
+    fn an_id_is_opaque_base64url_of_its_type_and_key() {
+        let id = NodeId::Stock(4, 5).encode();
+        assert_eq!(id.as_str(), URL_SAFE_NO_PAD.encode("Stock:4:5"));
+    }
+
+    #[test]
+    fn an_id_of_another_type_is_refused_naming_the_argument_and_the_type_wanted() {
+        let store = NodeId::Store(3).encode();
+        let (field, message) = bad_input(product_id(&store, "input.productId"));
+        assert_eq!(field, "input.productId");
+        assert_eq!(message, "`input.productId` must be the ID of a Product");
+        let product = NodeId::Product(3).encode();
+        let (_, message) = bad_input(store_id(&product, "input.storeId"));
+        assert_eq!(message, "`input.storeId` must be the ID of a Store");
+        let (_, message) = bad_input(category_id(&product, "input.categoryId"));
+        assert_eq!(message, "`input.categoryId` must be the ID of a Category");
+        let (_, message) = bad_input(user_id(&product, "userId"));
+        assert_eq!(message, "`userId` must be the ID of a User");
+    }
+
+    #[test]
+    fn a_garbage_id_is_refused_as_not_a_valid_id() {
+        let ours = |raw: &str| URL_SAFE_NO_PAD.encode(raw);
+        for garbage in [
+            String::new(),
+            "not an id!".into(),
+            "UHJvZHVjdDox====".into(),
+            ours("Product"),
+            ours("Product:"),
+            ours("Product:abc"),
+            ours("Product:0"),
+            ours("Product:-1"),
+            ours("Product:99999999999"),
+            ours("Stock:4"),
+            ours("Stock:4:x"),
+            ours("InventoryTransaction:0"),
+            ours("Warehouse:1"),
+            ours("product:1"),
+            URL_SAFE_NO_PAD.encode([0xff, 0xfe, b':', b'1']),
+        ] {
+            assert_eq!(NodeId::decode(&garbage), None, "{garbage}");
+            let (field, message) = bad_input(product_id(&ID(garbage.clone()), "id"));
+            assert_eq!(field, "id");
+            assert_eq!(message, "`id` is not a valid ID", "{garbage}");
+        }
+    }
+}

@@ -991,6 +991,125 @@ mod tests {
         assert_eq!(empty, plain);
     }
 
+    /// The default limits with one changed.
+    fn limits_with(change: impl FnOnce(&mut Limits)) -> Limits {
+        let mut limits = Limits::default();
+        change(&mut limits);
+        limits
+    }
+
+    /// Checks a document against `limits` on the schema at scale one.
+    fn check_with(query: &str, limits: &Limits) -> Result<DocumentFacts, AppError> {
+        let doc = async_graphql::parser::parse_query(query).expect("the document parses");
+        check(&doc, &Variables::default(), &shape_of(SCALE_ONE), limits)
+    }
+
+    /// Asserts QUERY_TOO_COMPLEX over the `what` limit of `limit`.
+    fn assert_over<T: std::fmt::Debug>(result: Result<T, AppError>, what: &str, limit: usize) {
+        match result {
+            Err(AppError::QueryTooComplex { message, limit: l }) => {
+                assert_eq!(l, limit);
+                assert_eq!(
+                    message,
+                    format!("the query is over the {what} limit of {limit}")
+                );
+            }
+            other => panic!("expected QUERY_TOO_COMPLEX over the {what} limit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_text_with_more_tokens_than_allowed_is_refused_before_parsing() {
+        let limits = limits_with(|l| l.max_tokens = 10);
+        assert!(check_text("{ a b c d e f g h }", &limits).is_ok());
+        assert_over(check_text("{ a b c d e f g h i j }", &limits), "token", 10);
+    }
+
+    #[test]
+    fn brackets_nested_deeper_than_the_depth_limit_allows_are_refused_before_parsing() {
+        let limits = limits_with(|l| l.max_depth = 2);
+        // Three brackets a level and ten more: 16 for a depth of 2.
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_text(&nested(16), &limits).is_ok());
+        assert_over(check_text(&nested(17), &limits), "depth", 2);
+    }
+
+    #[test]
+    fn brackets_and_words_in_strings_and_comments_are_not_counted() {
+        let limits = limits_with(|l| {
+            l.max_depth = 1;
+            l.max_tokens = 20;
+        });
+        let deep = "{ a ".repeat(100);
+        let query = format!("{{ a(s: \"{deep} \\\" {deep}\") # {deep}\n b }}");
+        assert!(check_text(&query, &limits).is_ok(), "{query}");
+    }
+
+    #[test]
+    fn a_document_deeper_than_the_depth_limit_is_refused() {
+        let limits = limits_with(|l| l.max_depth = 2);
+        assert!(check_with("{ categories { id } }", &limits).is_ok());
+        let deeper = check_with("{ categories { parent { id } } }", &limits);
+        assert_over(deeper, "depth", 2);
+    }
+
+    #[test]
+    fn aliases_over_the_limit_are_refused_also_inside_fragments() {
+        let limits = limits_with(|l| l.max_aliases = 2);
+        assert!(check_with("{ a: categories { id } b: categories { id } }", &limits).is_ok());
+        let query = "{ a: categories { ...F } b: categories { id } } \
+                     fragment F on Category { c: id }";
+        assert_over(check_with(query, &limits), "alias", 2);
+    }
+
+    #[test]
+    fn directives_over_the_limit_are_refused() {
+        let limits = limits_with(|l| l.max_directives = 2);
+        let query = "query Q($x: Boolean!) { categories @include(if: $x) { id @skip(if: $x) \
+                     name @skip(if: $x) } }";
+        assert_over(check_with(query, &limits), "directive", 2);
+    }
+
+    #[test]
+    fn root_fields_over_the_limit_are_refused() {
+        let limits = limits_with(|l| l.max_root_fields = 2);
+        assert!(check_with("{ categories { id } __typename }", &limits).is_ok());
+        let query = "{ categories { id } __typename c: categories { id } }";
+        assert_over(check_with(query, &limits), "root field", 2);
+    }
+
+    #[test]
+    fn the_facts_tell_each_operation_its_type_and_whether_it_only_introspects() {
+        let facts = check_with(
+            "query Schema { __schema { queryType { name } } __typename } \
+             query Tree { categories { id } } \
+             mutation Archive { archiveProduct(id: \"x\") { id } }",
+            &Limits::default(),
+        )
+        .unwrap();
+        assert!(facts.has_query());
+        let schema = facts.operation(Some("Schema")).unwrap();
+        assert_eq!(schema.ty, OperationType::Query);
+        assert!(schema.introspection_only);
+        assert!(!facts.operation(Some("Tree")).unwrap().introspection_only);
+        let archive = facts.operation(Some("Archive")).unwrap();
+        assert_eq!(archive.ty, OperationType::Mutation);
+        // Several operations and no name: none of them runs.
+        assert_eq!(facts.operation(None), None);
+        assert_eq!(facts.operation_name(None), None);
+        assert_eq!(facts.operation(Some("Missing")), None);
+    }
+
+    #[test]
+    fn a_single_operation_runs_without_its_name_being_given() {
+        let query = "mutation Archive { archiveProduct(id: \"x\") { id } }";
+        let facts = check_with(query, &Limits::default()).unwrap();
+        assert!(!facts.has_query());
+        let ty = facts.operation(None).map(|op| op.ty);
+        assert_eq!(ty, Some(OperationType::Mutation));
+        assert_eq!(facts.operation_name(None), Some("Archive"));
+    }
+
     /// graphql-js's `getIntrospectionQuery()` (v16, all options off).
     const GRAPHQL_JS_INTROSPECTION: &str = r"
     query IntrospectionQuery {

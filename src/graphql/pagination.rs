@@ -179,3 +179,111 @@ pub fn page<R, K: Serialize, T: OutputType>(
 pub fn to_int(value: i64) -> AppResult<i32> {
     i32::try_from(value).map_err(AppError::internal)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::error::testing::bad_input;
+
+    /// A product's sort key: its SKU and id.
+    type SkuKey = (String, i64);
+
+    #[test]
+    fn a_cursor_decodes_to_the_key_it_was_encoded_from() {
+        let key: SkuKey = ("HW-1 ü/+".into(), 12);
+        let cursor = encode_cursor(&key);
+        assert!(
+            cursor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{cursor} is not URL-safe"
+        );
+        assert_eq!(decode_cursor::<SkuKey>(&cursor, "after").unwrap(), key);
+    }
+
+    #[test]
+    fn a_garbage_or_tampered_cursor_is_refused_naming_its_argument() {
+        let key: SkuKey = ("HW-1".into(), 12);
+        let mut tampered = encode_cursor(&key);
+        tampered.truncate(tampered.len() - 3);
+        let not_json = URL_SAFE_NO_PAD.encode("HW-1,12");
+        let other_shape = encode_cursor(&serde_json::json!({ "sku": "HW-1" }));
+        for cursor in [
+            "",
+            "not a cursor!",
+            "====",
+            &tampered,
+            &not_json,
+            &other_shape,
+        ] {
+            let (field, message) = bad_input(decode_cursor::<SkuKey>(cursor, "before"));
+            assert_eq!(field, "before", "{cursor}");
+            assert_eq!(message, "`before` is not a valid cursor", "{cursor}");
+        }
+    }
+
+    #[test]
+    fn a_cursor_whose_key_holds_a_nul_character_is_refused() {
+        let cursor = encode_cursor(&("HW\u{0}1", 12));
+        let (field, _) = bad_input(decode_cursor::<SkuKey>(&cursor, "after"));
+        assert_eq!(field, "after");
+    }
+
+    #[test]
+    fn the_page_size_defaults_to_twenty_and_is_refused_outside_zero_to_a_hundred() {
+        assert_eq!(page_size(None, "first").unwrap(), DEFAULT_PAGE_SIZE);
+        assert_eq!(page_size(Some(0), "first").unwrap(), 0);
+        assert_eq!(page_size(Some(100), "first").unwrap(), MAX_PAGE_SIZE);
+        for n in [-1, 101] {
+            let (field, message) = bad_input(page_size(Some(n), "first"));
+            assert_eq!(field, "first");
+            assert!(message.contains(&format!("got {n}")), "{message}");
+        }
+    }
+
+    #[test]
+    fn first_and_last_together_are_refused_naming_last() {
+        let (field, _) = bad_input(keyset::<SkuKey>(Some(1), None, Some(1), None));
+        assert_eq!(field, "last");
+    }
+
+    #[test]
+    fn a_keyset_request_carries_its_decoded_cursors_and_direction() {
+        let after = encode_cursor(&("A".to_string(), 1i64));
+        let before = encode_cursor(&("Z".to_string(), 9i64));
+        let ks = keyset::<SkuKey>(None, Some(after), Some(5), Some(before)).unwrap();
+        assert_eq!(
+            ks,
+            Keyset {
+                after: Some(("A".into(), 1)),
+                before: Some(("Z".into(), 9)),
+                limit: 5,
+                backward: true,
+            }
+        );
+        let (field, _) = bad_input(forward::<SkuKey>(Some(3), Some("garbage".into())));
+        assert_eq!(field, "after");
+    }
+
+    #[test]
+    fn a_page_drops_the_extra_row_and_says_more_follow() {
+        let ks = forward::<i64>(Some(2), Some(encode_cursor(&0i64))).unwrap();
+        let page = page(vec![1i64, 2, 3], &ks, |r| *r, |r| i32::try_from(r).unwrap());
+        assert_eq!(page.nodes(), vec![1, 2]);
+        assert!(page.page_info.has_next_page);
+        assert!(page.page_info.has_previous_page);
+        assert_eq!(page.page_info.start_cursor, Some(encode_cursor(&1i64)));
+        assert_eq!(page.page_info.end_cursor, Some(encode_cursor(&2i64)));
+    }
+
+    #[test]
+    fn a_backward_page_is_read_in_reverse_and_returned_in_order() {
+        let ks = keyset::<i64>(None, None, Some(2), None).unwrap();
+        // Read newest first, one more than the page.
+        let page = page(vec![9i64, 8, 7], &ks, |r| *r, |r| i32::try_from(r).unwrap());
+        assert_eq!(page.nodes(), vec![8, 9]);
+        assert!(page.page_info.has_previous_page);
+        assert!(!page.page_info.has_next_page);
+    }
+}
