@@ -11,9 +11,9 @@ use crate::{
     with_read,
 };
 
-key!(
+row_by_id!(
     /// A category by id.
-    CategoryKey(i32)
+    CategoryKey(i32) => category::Category, category::by_ids
 );
 key!(
     /// The children of a category (by name).
@@ -47,20 +47,6 @@ pub struct CategoryProductCountKey {
     pub category_id: i32,
     /// Its whole subtree.
     pub include_descendants: bool,
-}
-
-impl Loader<CategoryKey> for DbLoader {
-    type Value = category::Category;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[CategoryKey],
-    ) -> Result<HashMap<CategoryKey, Self::Value>, Self::Error> {
-        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_read!(&self.reads, c => category::by_ids(c, &ids).await)?;
-        Ok(rows.into_iter().map(|r| (CategoryKey(r.id), r)).collect())
-    }
 }
 
 impl Loader<CategoryChildrenKey> for DbLoader {

@@ -32,6 +32,27 @@ macro_rules! key {
     };
 }
 
+/// A key that is a row's `id`, and its loader: `$by_ids` reads the rows of a wave of ids.
+macro_rules! row_by_id {
+    ($(#[$doc:meta])* $name:ident($ty:ty) => $row:ty, $by_ids:path) => {
+        key!($(#[$doc])* $name($ty));
+
+        impl ::async_graphql::dataloader::Loader<$name> for $crate::graphql::loaders::DbLoader {
+            type Value = $row;
+            type Error = ::async_graphql::Error;
+
+            async fn load(
+                &self,
+                keys: &[$name],
+            ) -> ::std::result::Result<::std::collections::HashMap<$name, $row>, Self::Error> {
+                let ids: Vec<$ty> = keys.iter().map(|k| k.0).collect();
+                let rows = $crate::with_read!(&self.reads, c => $by_ids(c, &ids).await)?;
+                Ok(rows.into_iter().map(|r| ($name(r.id), r)).collect())
+            }
+        }
+    };
+}
+
 mod category;
 mod product;
 mod stock;

@@ -11,9 +11,9 @@ use crate::{
     with_read,
 };
 
-key!(
+row_by_id!(
     /// A product by id.
-    ProductKey(i32)
+    ProductKey(i32) => product::Product, product::by_ids
 );
 key!(
     /// The stock rows of a product (store-code order).
@@ -23,20 +23,6 @@ key!(
     /// A product's stock over all stores.
     ProductTotalKey(i32)
 );
-
-impl Loader<ProductKey> for DbLoader {
-    type Value = product::Product;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[ProductKey],
-    ) -> Result<HashMap<ProductKey, Self::Value>, Self::Error> {
-        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_read!(&self.reads, c => product::by_ids(c, &ids).await)?;
-        Ok(rows.into_iter().map(|r| (ProductKey(r.id), r)).collect())
-    }
-}
 
 impl Loader<ProductStocksKey> for DbLoader {
     type Value = Vec<stock::Stock>;

@@ -10,9 +10,9 @@ use crate::{
     with_read,
 };
 
-key!(
+row_by_id!(
     /// A store by id.
-    StoreKey(i32)
+    StoreKey(i32) => store::Store, store::by_ids
 );
 
 /// A page of a store's stock rows (raw rows in read direction, for `pagination::page`).
@@ -33,17 +33,6 @@ pub struct StoreStockCountKey {
     pub store_id: i32,
     /// Which rows.
     pub filter: stock::StockFilter,
-}
-
-impl Loader<StoreKey> for DbLoader {
-    type Value = store::Store;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[StoreKey]) -> Result<HashMap<StoreKey, Self::Value>, Self::Error> {
-        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_read!(&self.reads, c => store::by_ids(c, &ids).await)?;
-        Ok(rows.into_iter().map(|r| (StoreKey(r.id), r)).collect())
-    }
 }
 
 impl Loader<StoreStocksKey> for DbLoader {

@@ -15,9 +15,9 @@ use crate::{
     with_read,
 };
 
-key!(
+row_by_id!(
     /// A ledger row by id.
-    TransactionKey(i64)
+    TransactionKey(i64) => transaction::InventoryTransaction, transaction::by_ids
 );
 
 /// A page of a product's or a store's ledger (raw rows in read direction).
@@ -31,23 +31,6 @@ pub struct LedgerPageKey {
     pub kind: Option<TransactionType>,
     /// Which page.
     pub page: Keyset<TransactionCursor>,
-}
-
-impl Loader<TransactionKey> for DbLoader {
-    type Value = transaction::InventoryTransaction;
-    type Error = async_graphql::Error;
-
-    async fn load(
-        &self,
-        keys: &[TransactionKey],
-    ) -> Result<HashMap<TransactionKey, Self::Value>, Self::Error> {
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let rows = with_read!(&self.reads, c => transaction::by_ids(c, &ids).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (TransactionKey(r.id), r))
-            .collect())
-    }
 }
 
 impl Loader<LedgerPageKey> for DbLoader {

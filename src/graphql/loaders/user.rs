@@ -10,25 +10,14 @@ use crate::{
     with_read,
 };
 
-key!(
+row_by_id!(
     /// A user by id.
-    UserKey(i32)
+    UserKey(i32) => user::User, user::by_ids
 );
 key!(
     /// The stores a user is scoped to (code order).
     UserStoresKey(i32)
 );
-
-impl Loader<UserKey> for DbLoader {
-    type Value = user::User;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[UserKey]) -> Result<HashMap<UserKey, Self::Value>, Self::Error> {
-        let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_read!(&self.reads, c => user::by_ids(c, &ids).await)?;
-        Ok(rows.into_iter().map(|r| (UserKey(r.id), r)).collect())
-    }
-}
 
 impl Loader<UserStoresKey> for DbLoader {
     type Value = Vec<store::Store>;
