@@ -52,6 +52,7 @@ fn single(outcome: Outcome) -> AppResult<StockMovementPayload> {
     })
 }
 
+/// Records one inbound or outbound line (`operation` names it for the idempotency key).
 async fn record_one(
     ctx: &Context<'_>,
     kind: TransactionType,

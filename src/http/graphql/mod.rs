@@ -96,6 +96,7 @@ pub async fn get(State(state): State<AppState>, req: axum::extract::Request) -> 
     get_query(&state, &parts).await
 }
 
+/// A query from the URL, or the GraphiQL page for a browser.
 async fn get_query(state: &AppState, parts: &Parts) -> HttpResponse {
     let headers = &parts.headers;
     if negotiation::wants_html(headers) {

@@ -134,12 +134,14 @@ impl Reply {
         self.refuse_raw(status, guard::from_app(err), code)
     }
 
+    /// A refusal with its own error and code.
     fn refuse_raw(&self, status: StatusCode, err: ServerError, code: &str) -> HttpResponse {
         metrics::record("none", code, self.started.elapsed().as_secs_f64());
         let body = serde_json::to_vec(&json!({ "errors": [err] })).unwrap_or_default();
         self.respond(status, body, None)
     }
 
+    /// A BAD_REQUEST refusal (400): the request is malformed.
     fn bad_request(&self, message: impl Into<String>) -> HttpResponse {
         let mut err = ServerError::new(message, None);
         let mut ext = ErrorExtensionValues::default();
@@ -148,6 +150,7 @@ impl Reply {
         self.refuse_raw(StatusCode::BAD_REQUEST, err, code::BAD_REQUEST)
     }
 
+    /// The response with the headers every answer carries.
     fn respond(&self, status: StatusCode, body: Vec<u8>, cache: Option<&str>) -> HttpResponse {
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
