@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::{
     app::AppState,
-    auth::Credentials,
+    auth::{Credentials, RequestCredentials},
     db::reads::Lsn,
     error::{AppError, code},
     graphql::guard::{self, Arrival, Caller},
@@ -359,11 +359,7 @@ impl Call<'_> {
         let span = tracing::info_span!("graphql", request_id = %self.request_id);
         // The token is looked up by the guard once an operation passed the limits (and once
         // for the whole batch).
-        let credentials = Credentials::new(
-            self.headers
-                .get(header::AUTHORIZATION)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        );
+        let credentials = RequestCredentials::new(Credentials::from_headers(self.headers));
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
             let outcome = self
@@ -420,7 +416,7 @@ impl Call<'_> {
     }
 
     /// Runs one operation (see `operation.rs`) and shapes its body.
-    async fn execute(&self, request: Request, credentials: &Credentials) -> Outcome {
+    async fn execute(&self, request: Request, credentials: &RequestCredentials) -> Outcome {
         let arrival = Arrival {
             caller: Caller::Http(credentials),
             get: self.get,
