@@ -536,32 +536,20 @@ async fn run(
             get: false,
             consistency: None,
         };
-        match operation::run_socket(&state, request, arrival, request_id).await {
-            SocketRun::Once(finished) => {
-                let text = next_text(&id, &finished);
-                let next = Outgoing::Next {
-                    serial,
-                    id: id.clone(),
-                    text,
-                };
-                if outgoing.send(next).await.is_err() {
-                    return;
-                }
-            }
-            SocketRun::Stream(stream) => {
-                // A subscription ends when the service stops.
-                let mut stream = state.drain.wind_up(stream, true);
-                while let Some(finished) = stream.next().await {
-                    let text = next_text(&id, &finished);
-                    let next = Outgoing::Next {
-                        serial,
-                        id: id.clone(),
-                        text,
-                    };
-                    if outgoing.send(next).await.is_err() {
-                        return;
-                    }
-                }
+        let mut results = match operation::run_socket(&state, request, arrival, request_id).await {
+            // A query or mutation runs to its result, even when the service stops.
+            SocketRun::Once(finished) => futures::stream::once(async { *finished }).boxed(),
+            // A subscription ends when the service stops.
+            SocketRun::Stream(stream) => state.drain.wind_up(stream),
+        };
+        while let Some(finished) = results.next().await {
+            let next = Outgoing::Next {
+                serial,
+                id: id.clone(),
+                text: next_text(&id, &finished),
+            };
+            if outgoing.send(next).await.is_err() {
+                return;
             }
         }
         let _ = outgoing.send(Outgoing::Done { serial, id }).await;
