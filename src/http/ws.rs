@@ -56,6 +56,7 @@ use crate::{
     http::{
         metrics,
         operation::{self, Finished, ResultBody, SocketRun},
+        request_id,
     },
     shutdown,
 };
@@ -528,7 +529,7 @@ async fn run(
     request: Request,
     outgoing: mpsc::Sender<Outgoing>,
 ) {
-    let request_id = operation::new_request_id();
+    let request_id = request_id::fresh();
     let span = tracing::info_span!("graphql", request_id = %request_id, transport = "ws");
     async {
         let arrival = Arrival {
