@@ -188,3 +188,43 @@ impl RequestCredentials {
             .cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn upgrade(authorization: &str) -> Credentials {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            axum::http::HeaderValue::from_str(authorization).unwrap_or_else(|_| unreachable!()),
+        );
+        Credentials::from_headers(&headers)
+    }
+
+    #[test]
+    fn a_connection_init_payload_token_wins_over_the_upgrade_requests_header() {
+        let from = |payload: serde_json::Value| {
+            Credentials::from_connection_init(Some(&payload), upgrade("Bearer header"))
+                .authorization
+        };
+        assert_eq!(
+            from(json!({"Authorization": "Bearer payload"})).as_deref(),
+            Some("Bearer payload")
+        );
+        assert_eq!(
+            from(json!({"authorization": "Bearer lower"})).as_deref(),
+            Some("Bearer lower")
+        );
+        // Not a string, or not there: the upgrade request's header.
+        assert_eq!(
+            from(json!({"Authorization": 7})).as_deref(),
+            Some("Bearer header")
+        );
+        assert_eq!(from(json!({})).as_deref(), Some("Bearer header"));
+        let none = Credentials::from_connection_init(None, Credentials::default());
+        assert!(!none.sent());
+    }
+}
