@@ -17,15 +17,14 @@ use axum::{
     response::{IntoResponse, Response as HttpResponse},
 };
 use serde_json::{Map, Value as Json, json};
-use tracing::Instrument;
 
 use crate::{
     app::AppState,
-    auth::Credentials,
+    auth::{Credentials, RequestCredentials},
     db::reads::Lsn,
     error::{AppError, code},
     graphql::guard::{self, Arrival, Caller},
-    http::{graphiql, metrics, operation, ws},
+    http::{graphiql, metrics, operation, request_id, ws},
     telemetry,
 };
 
@@ -33,8 +32,6 @@ use crate::{
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 /// The classic response media type.
 const APPLICATION_JSON: &str = "application/json";
-/// Longest `x-request-id` taken from a client.
-const MAX_REQUEST_ID_LEN: usize = 64;
 /// How the client wants the response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Media {
@@ -96,20 +93,6 @@ fn consistency(headers: &HeaderMap) -> Option<Lsn> {
 /// The request header that carries a consistency token.
 pub const CONSISTENCY_HEADER: &str = "stockroom-consistency";
 
-/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= MAX_REQUEST_ID_LEN
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map_or_else(operation::new_request_id, str::to_string)
-}
-
 /// What one HTTP request to `/graphql` is about, before anything runs.
 struct Call<'a> {
     state: &'a AppState,
@@ -148,9 +131,6 @@ impl Call<'_> {
             header::CONTENT_TYPE,
             HeaderValue::from_static(self.media.content_type()),
         );
-        if let Ok(id) = HeaderValue::from_str(&self.request_id) {
-            h.insert("x-request-id", id);
-        }
         h.insert(
             header::CACHE_CONTROL,
             HeaderValue::from_str(cache.unwrap_or("no-store"))
@@ -175,7 +155,7 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
         state: &state,
         headers: &headers,
         media,
-        request_id: request_id(&headers),
+        request_id: request_id::of(&headers),
         get: false,
         started: Instant::now(),
     };
@@ -273,7 +253,7 @@ async fn get_query(state: &AppState, parts: &Parts) -> HttpResponse {
         state,
         headers,
         media,
-        request_id: request_id(headers),
+        request_id: request_id::of(headers),
         get: true,
         started: Instant::now(),
     };
@@ -356,21 +336,12 @@ fn request_from_json(item: Json, get: bool) -> Result<Request, String> {
 impl Call<'_> {
     /// Runs the operations; one HTTP response for all of them.
     async fn run(&self, requests: Vec<Request>, batched: bool) -> HttpResponse {
-        let span = tracing::info_span!("graphql", request_id = %self.request_id);
         // The token is looked up by the guard once an operation passed the limits (and once
         // for the whole batch).
-        let credentials = Credentials::new(
-            self.headers
-                .get(header::AUTHORIZATION)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        );
+        let credentials = RequestCredentials::new(Credentials::from_headers(self.headers));
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
-            let outcome = self
-                .execute(request, &credentials)
-                .instrument(span.clone())
-                .await;
-            outcomes.push(outcome);
+            outcomes.push(self.execute(request, &credentials).await);
         }
         if batched {
             let mut body = Vec::with_capacity(outcomes.iter().map(|o| o.body.len() + 1).sum());
@@ -420,7 +391,7 @@ impl Call<'_> {
     }
 
     /// Runs one operation (see `operation.rs`) and shapes its body.
-    async fn execute(&self, request: Request, credentials: &Credentials) -> Outcome {
+    async fn execute(&self, request: Request, credentials: &RequestCredentials) -> Outcome {
         let arrival = Arrival {
             caller: Caller::Http(credentials),
             get: self.get,
