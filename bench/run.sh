@@ -8,7 +8,8 @@
 #
 # Usage: [BASELINE_BIN=/path/to/stockroom] bench/run.sh [SECONDS]   (default 10 per run)
 # Env: PGBIN (PostgreSQL binaries), BENCH_CACHE (where gen.py's output is kept between runs),
-#      DELAY_MS (one-way delay of the round-trip proxy, default 20), KEEP=1 (keep the clusters).
+#      DELAY_MS (one-way delay of the round-trip proxy, default 20), KEEP=1 (keep the clusters),
+#      SCALE=N (also run bench/scale.sh N: one client's p50 on --scale N against --scale 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
@@ -24,6 +25,7 @@ RESULTS=$TMP/results
 : >"$RESULTS"
 unset DATABASE_URL
 T0=$SECONDS
+source bench/lib.sh
 
 declare -A BIN URL TOKEN DIR PID PORT NAME=([cur]=current [base]=baseline)
 SIDES=(cur)
@@ -59,26 +61,10 @@ fi
 echo "current: $(git describe --always --dirty) ($(git status --porcelain -- src Cargo.toml | wc -l) changed files in src/ and Cargo.toml); baseline: ${BASELINE_BIN:-none}"
 lscpu | grep -E '^(Model name|CPU\(s\))' | tr -s ' '
 
-GEN=$CACHE/scale1
-if [[ ! -f $GEN/manifest.json ]]; then
-  echo "== gen.py --scale 1 into $GEN"
-  rm -rf "$GEN.tmp" && mkdir -p "$CACHE"
-  python3 "$GEN_PY" --out "$GEN.tmp" --scale 1 >/dev/null
-  mv "$GEN.tmp" "$GEN"
-fi
+GEN=$(dataset 1)
 
 psql_() { psql -q -X -v ON_ERROR_STOP=1 -h "${DIR[$1]}/run" -p 5432 -U postgres stockroom "${@:2}"; }
 
-wait_listening() { # LOG PID
-  for _ in $(seq 240); do
-    grep -q "listening" "$1" && return 0
-    kill -0 "$2" 2>/dev/null || break
-    sleep 0.25
-  done
-  echo "the server did not start:" >&2
-  tail -20 "$1" >&2
-  exit 1
-}
 
 # utime+stime of a process in clock ticks; with `all`, also cutime+cstime (reaped children).
 ticks() {
@@ -98,16 +84,10 @@ pg_ticks() { # the postmaster (with the backends it has reaped) plus every live 
 
 start_side() { # SIDE PORT: fresh cluster, import, serve, admin token, M1's pairs
   local side=$1 d="$TMP/$1"
-  mkdir -m 755 "$d"
   DIR[$side]=$d PORT[$side]=$2 URL[$side]=http://127.0.0.1:$2/graphql
   local t=$SECONDS
-  STOCKROOM_DATA_DIR=$d "${BIN[$side]}" import "$GEN" >"$d/import.log" 2>&1 ||
-    { tail -20 "$d/import.log"; exit 1; }
-  STOCKROOM_DATA_DIR=$d "${BIN[$side]}" serve --listen "127.0.0.1:$2" >"$d/serve.log" 2>&1 &
-  PID[$side]=$!
-  STARTED+=($!)
-  wait_listening "$d/serve.log" "${PID[$side]}"
-  TOKEN[$side]=$(STOCKROOM_DATA_DIR=$d "${BIN[$side]}" user create bench-admin --role ADMIN | tail -1)
+  serve_imported "${BIN[$side]}" "$d" "$GEN" "$2"
+  PID[$side]=$SERVED_PID TOKEN[$side]=$SERVED_TOKEN
   psql_ "$side" -f bench/pairs.sql
   psql_ "$side" -At -F ' ' -c "SELECT product_id, store_id FROM bench.pairs ORDER BY k" >"$d/pairs.txt"
   echo "${NAME[$side]}: $(grep -o 'imported .*' "$d/import.log"); serving on :$2 (pid ${PID[$side]}), set up in $((SECONDS - t)) s"
@@ -258,4 +238,8 @@ for side in "${SIDES[@]}"; do
 done
 
 python3 bench/report.py "$RESULTS" "$CLK_TCK"
+if [[ -n ${SCALE:-} ]]; then
+  echo "== scale: one client's p50 on gen.py --scale $SCALE against --scale 1 (bench/scale.sh)"
+  bench/scale.sh "$SCALE"
+fi
 echo "(total $((SECONDS - T0)) s, of which building $BUILD_SECS s)"

@@ -1,11 +1,16 @@
 //! Who is asking, and what they may do: the `Authorization: Bearer` token resolved to a user
 //! with a role and a store scope, and the checks resolvers call (one policy, not scattered ifs).
+//! HTTP and the WebSocket authenticate through the same [`Credentials::authenticate`]; they
+//! differ only in where the credentials come from and how a [`Refusal`] is answered.
 
 use async_graphql::Context;
-use diesel_async::AsyncPgConnection;
+use axum::http::{HeaderMap, header};
 
 use crate::{
-    db::models::{token, user::User},
+    db::{
+        models::{token, user::User},
+        reads::ReadSource,
+    },
     domain::role::Role,
     error::{AppError, AppResult},
 };
@@ -50,6 +55,12 @@ impl Viewer {
         Ok(())
     }
 
+    /// Whether the caller may read at all: with a token, or anonymously when public reads are
+    /// on (`public_read`). Anonymous introspection is the guard's exception.
+    pub fn may_read(&self, public_read: bool) -> bool {
+        self.user.is_some() || public_read
+    }
+
     /// The acting user's id, for ledger rows and idempotency keys.
     pub fn user_id(&self) -> Option<i32> {
         self.user.as_ref().map(|u| u.id)
@@ -65,61 +76,155 @@ pub fn viewer<'a>(ctx: &Context<'a>) -> &'a Viewer {
     ctx.data_opt::<Viewer>().unwrap_or(&ANONYMOUS)
 }
 
-/// Resolves an `Authorization` header value; an unknown or revoked token is UNAUTHENTICATED.
-pub async fn authenticate(conn: &AsyncPgConnection, header: Option<&str>) -> AppResult<Viewer> {
-    let Some(header) = header else {
-        return Ok(Viewer::default());
-    };
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            AppError::Unauthenticated("the Authorization header must be `Bearer <token>`".into())
-        })?;
-    let (user, store_ids) = token::user_for_token(conn, token)
-        .await?
-        .ok_or_else(|| AppError::Unauthenticated("the token is unknown or revoked".into()))?;
-    Ok(Viewer {
-        user: Some(user),
-        store_ids,
-    })
-}
-
-/// The request's `Authorization` header, resolved to a [`Viewer`] only when an operation is
-/// about to run (after the limits passed), once per HTTP request (a batch shares it).
+/// What a caller presented to prove who they are: the `Authorization` of an HTTP request, or
+/// of a WebSocket's `connection_init`. [`Credentials::authenticate`] is the one path from them
+/// to a [`Viewer`], for HTTP and WebSocket alike.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
-    header: Option<String>,
-    resolved: std::sync::Arc<tokio::sync::OnceCell<Viewer>>,
+    authorization: Option<String>,
+}
+
+/// Why presented credentials were not accepted.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The token is malformed, unknown or revoked, or its user deleted: UNAUTHENTICATED over
+    /// HTTP, close code 4403 on a WebSocket.
+    Rejected(&'static str),
+    /// The token could not be checked (the database is unavailable): SERVICE_UNAVAILABLE
+    /// over HTTP; on a WebSocket close code 1013 at `connection_init`, an `error` message at
+    /// `subscribe`, another try at the next periodic check.
+    Unchecked(AppError),
+}
+
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Rejected(message) => AppError::Unauthenticated(message.into()),
+            Refusal::Unchecked(err) => err,
+        }
+    }
 }
 
 impl Credentials {
-    /// Credentials from a header value (`None`: anonymous).
-    pub fn new(header: Option<String>) -> Self {
+    /// The `Authorization` header of a request (an HTTP request, or a WebSocket's upgrade).
+    pub fn from_headers(headers: &HeaderMap) -> Self {
         Self {
-            header,
-            resolved: std::sync::Arc::default(),
+            authorization: headers
+                .get(header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        }
+    }
+
+    /// A WebSocket's credentials: the `Authorization` (or `authorization`) of its
+    /// `connection_init` payload, else `upgrade`'s (its upgrade request's header).
+    pub fn from_connection_init(payload: Option<&serde_json::Value>, upgrade: Self) -> Self {
+        payload
+            .and_then(|p| p.get("Authorization").or_else(|| p.get("authorization")))
+            .and_then(serde_json::Value::as_str)
+            .map_or(upgrade, |authorization| Self {
+                authorization: Some(authorization.to_string()),
+            })
+    }
+
+    /// Whether a token (valid or not) was presented.
+    pub fn sent(&self) -> bool {
+        self.authorization.is_some()
+    }
+
+    /// The caller: anonymous without a token (no SQL), else the token's user, looked up with
+    /// one statement on the primary (`primary`: a token revoked a moment ago must not pass on
+    /// a lagging replica).
+    pub async fn authenticate(&self, primary: &ReadSource) -> Result<Viewer, Refusal> {
+        let Some(authorization) = self.authorization.as_deref() else {
+            return Ok(Viewer::default());
+        };
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or(Refusal::Rejected(
+                "the Authorization header must be `Bearer <token>`",
+            ))?;
+        let found = crate::with_read!(primary, conn => token::user_for_token(conn, token).await)
+            .map_err(Refusal::Unchecked)?;
+        let (user, store_ids) =
+            found.ok_or(Refusal::Rejected("the token is unknown or revoked"))?;
+        Ok(Viewer {
+            user: Some(user),
+            store_ids,
+        })
+    }
+}
+
+/// An HTTP request's credentials, authenticated only when an operation is about to run (after
+/// the limits passed: a refused document costs no SQL), and once per request (a batch shares
+/// the caller).
+#[derive(Debug, Default)]
+pub struct RequestCredentials {
+    credentials: Credentials,
+    viewer: tokio::sync::OnceCell<Viewer>,
+}
+
+impl RequestCredentials {
+    /// The request's `credentials`, not looked up yet.
+    pub fn new(credentials: Credentials) -> Self {
+        Self {
+            credentials,
+            viewer: tokio::sync::OnceCell::new(),
         }
     }
 
     /// Whether a token (valid or not) was sent.
     pub fn sent(&self) -> bool {
-        self.header.is_some()
+        self.credentials.sent()
     }
 
-    /// The caller: anonymous without a header, else the token's user (UNAUTHENTICATED when
-    /// the token is unknown, revoked or malformed). Read from the primary (`primary`): a token
-    /// revoked a moment ago must not pass on a lagging replica.
-    pub async fn viewer(&self, primary: &crate::db::reads::ReadSource) -> AppResult<Viewer> {
-        let Some(header) = self.header.as_deref() else {
-            return Ok(Viewer::default());
-        };
-        self.resolved
-            .get_or_try_init(|| async {
-                crate::with_read!(primary, conn => authenticate(conn, Some(header)).await)
-            })
+    /// The caller, authenticated on the first call (see [`Credentials::authenticate`]); a
+    /// refusal is not kept, the next operation of a batch tries again.
+    pub async fn viewer(&self, primary: &ReadSource) -> Result<Viewer, Refusal> {
+        self.viewer
+            .get_or_try_init(|| self.credentials.authenticate(primary))
             .await
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn upgrade(authorization: &str) -> Credentials {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            axum::http::HeaderValue::from_str(authorization).unwrap_or_else(|_| unreachable!()),
+        );
+        Credentials::from_headers(&headers)
+    }
+
+    #[test]
+    fn a_connection_init_payload_token_wins_over_the_upgrade_requests_header() {
+        let from = |payload: serde_json::Value| {
+            Credentials::from_connection_init(Some(&payload), upgrade("Bearer header"))
+                .authorization
+        };
+        assert_eq!(
+            from(json!({"Authorization": "Bearer payload"})).as_deref(),
+            Some("Bearer payload")
+        );
+        assert_eq!(
+            from(json!({"authorization": "Bearer lower"})).as_deref(),
+            Some("Bearer lower")
+        );
+        // Not a string, or not there: the upgrade request's header.
+        assert_eq!(
+            from(json!({"Authorization": 7})).as_deref(),
+            Some("Bearer header")
+        );
+        assert_eq!(from(json!({})).as_deref(), Some("Bearer header"));
+        let none = Credentials::from_connection_init(None, Credentials::default());
+        assert!(!none.sent());
     }
 }

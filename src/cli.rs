@@ -71,35 +71,49 @@ struct Database {
 
 impl Database {
     async fn open(db: &DbSettings) -> anyhow::Result<Self> {
-        if let Some(url) = &db.database_url {
-            // Like `serve`, bring the schema up to date first.
-            migrations::run(url)
-                .await
-                .context("cannot prepare the database (check DATABASE_URL)")?;
-            let conn = AsyncPgConnection::establish(url)
-                .await
-                .context("cannot connect to DATABASE_URL")?;
-            return Ok(Self {
-                conn,
-                embedded: None,
-            });
-        }
         let (url, embedded) = match target::open(db).await {
             Ok(target) => (target.url, target.embedded),
             // A `serve` holds the data directory: talk to its running server.
             Err(EmbeddedPgError::InUse(root)) => (running_server_url(&root), None),
             Err(err) => return Err(err.into()),
         };
-        migrations::run(&url)
-            .await
-            .context("cannot prepare the embedded database")?;
-        let conn = AsyncPgConnection::establish(&url).await.with_context(|| {
-            format!(
-                "cannot connect to the embedded PostgreSQL of {} (set DATABASE_URL, or stop `stockroom serve` and retry)",
-                db.data_dir.display()
+        // The wording names what the user set up: DATABASE_URL or the embedded default.
+        let (unprepared, unreachable) = if db.database_url.is_some() {
+            (
+                "cannot prepare the database (check DATABASE_URL)".to_string(),
+                "cannot connect to DATABASE_URL".to_string(),
             )
-        })?;
+        } else {
+            (
+                "cannot prepare the embedded database".to_string(),
+                format!(
+                    "cannot connect to the embedded PostgreSQL of {} (set DATABASE_URL, or stop `stockroom serve` and retry)",
+                    db.data_dir.display()
+                ),
+            )
+        };
+        // Like `serve`, bring the schema up to date first.
+        let connected = async {
+            migrations::run(&url).await.context(unprepared)?;
+            AsyncPgConnection::establish(&url)
+                .await
+                .context(unreachable)
+        }
+        .await;
+        let conn = match connected {
+            Ok(conn) => conn,
+            Err(failure) => {
+                // A cluster started for this command does not outlive it.
+                if let Some(pg) = embedded {
+                    let _ = pg.stop();
+                }
+                return Err(failure);
+            }
+        };
         let mut database = Self { conn, embedded };
+        if db.database_url.is_some() {
+            return Ok(database);
+        }
         // The embedded default's first run, as `serve` does it: the demo catalogue and the
         // `admin` user (so a user created before the first `serve` does not prevent them).
         if let Some(admin_token) = seed::seed_if_empty(&mut database.conn).await.map_err(err)? {

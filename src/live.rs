@@ -17,6 +17,10 @@
 //! catches up from the ledger: every ledger row written since a little before the connection
 //! was last known alive is announced again (at least once: a change may come twice, none is
 //! lost). A reorder point changed while reconnecting writes no ledger row and is not replayed.
+//!
+//! The queries are the models' (`stock`, `transaction`, `product`, `store`; the catch-up is
+//! `transaction::changes_within`); only the listener's own session statements (`LISTEN`, the
+//! idle ping) are written here, as they belong to the notification protocol, not to a table.
 
 use std::{
     collections::HashMap,
@@ -25,8 +29,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use diesel::QueryableByName;
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use futures::StreamExt;
 use serde::Deserialize;
 use tokio::sync::{
@@ -39,7 +42,7 @@ use crate::{
         DbConn, DbPool,
         models::{product, stock, store, transaction},
     },
-    error::AppResult,
+    error::{AppError, AppResult},
 };
 
 /// The notification channel the triggers write to.
@@ -63,23 +66,19 @@ const CATCH_UP_LIMIT: i64 = 10_000;
 const LOAD_BATCH: usize = 500;
 
 /// One committed change of a stock row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, QueryableByName)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct StockEvent {
     /// The product.
     #[serde(rename = "p")]
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub product_id: i32,
     /// The store.
     #[serde(rename = "s")]
-    #[diesel(sql_type = diesel::sql_types::Integer)]
     pub store_id: i32,
     /// The ledger row written by the change, if any.
     #[serde(rename = "t")]
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     pub transaction_id: Option<i64>,
     /// Whether the change took the row from above its reorder point to at or below it.
     #[serde(rename = "low")]
-    #[diesel(sql_type = diesel::sql_types::Bool)]
     pub low_crossed: bool,
 }
 
@@ -247,14 +246,26 @@ async fn listen_forever(inner: &Inner, events: &UnboundedSender<StockEvent>) {
 enum Lost {
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
+    /// The catch-up query failed (a model's error, which has no `Display` of its own).
+    #[error("{0:?}")]
+    Query(AppError),
     #[error("no answer within {STATEMENT_LIMIT:?}")]
     Silent,
 }
 
+impl From<AppError> for Lost {
+    fn from(err: AppError) -> Self {
+        Self::Query(err)
+    }
+}
+
 /// `statement`, or [`Lost::Silent`] when its answer takes longer than [`STATEMENT_LIMIT`].
-async fn bounded<T>(
-    statement: impl std::future::Future<Output = Result<T, diesel::result::Error>>,
-) -> Result<T, Lost> {
+async fn bounded<T, E>(
+    statement: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, Lost>
+where
+    Lost: From<E>,
+{
     match tokio::time::timeout(STATEMENT_LIMIT, statement).await {
         Ok(result) => Ok(result?),
         Err(_) => Err(Lost::Silent),
@@ -273,12 +284,24 @@ async fn listen(
     tracing::info!("live updates: listening");
     if let Some(since) = *alive {
         // Listening again: what was committed in between comes from the ledger.
-        let missed = bounded(catch_up(&mut conn, since.elapsed() + CATCH_UP_MARGIN)).await?;
+        let window = since.elapsed() + CATCH_UP_MARGIN;
+        let missed = bounded(transaction::changes_within(
+            &mut conn,
+            window,
+            CATCH_UP_LIMIT,
+        ))
+        .await?;
         tracing::info!(
             events = missed.len(),
             "live updates: caught up from the ledger"
         );
-        for event in missed {
+        for change in missed {
+            let event = StockEvent {
+                product_id: change.product_id,
+                store_id: change.store_id,
+                transaction_id: Some(change.transaction_id),
+                low_crossed: change.low_crossed,
+            };
             // Fails only when the loader stopped (the runtime is shutting down).
             let _ = sender.send(event);
         }
@@ -303,26 +326,4 @@ async fn listen(
         }
         *alive = Some(Instant::now());
     }
-}
-
-/// The changes of the ledger rows written in the last `window`, oldest first, as the
-/// triggers would have announced them (the low-stock crossing against today's reorder point).
-async fn catch_up(
-    conn: &mut diesel_async::AsyncPgConnection,
-    window: Duration,
-) -> Result<Vec<StockEvent>, diesel::result::Error> {
-    diesel::sql_query(
-        "SELECT t.product_id, t.store_id, t.id AS transaction_id,
-                (t.quantity_after <= st.reorder_point
-                 AND t.quantity_after - t.quantity > st.reorder_point) AS low_crossed
-         FROM inventory_transactions t
-         JOIN stocks st ON st.product_id = t.product_id AND st.store_id = t.store_id
-         WHERE t.created_at > now() - make_interval(secs => $1)
-         ORDER BY t.created_at, t.id
-         LIMIT $2",
-    )
-    .bind::<diesel::sql_types::Double, _>(window.as_secs_f64())
-    .bind::<diesel::sql_types::BigInt, _>(CATCH_UP_LIMIT)
-    .load(conn)
-    .await
 }

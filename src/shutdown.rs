@@ -9,10 +9,6 @@
 //! serve loop itself is `app::serve_until`; slow clients are cut off by read deadlines
 //! (`http::deadline` and the HTTP/1 header timeout), so they cannot hold a stop up.
 
-use async_graphql::{
-    Request,
-    parser::{parse_query, types::OperationType},
-};
 use futures::{Stream, StreamExt, stream::BoxStream};
 use serde_json::{Value, json};
 use tokio_util::{
@@ -101,35 +97,14 @@ impl Drain {
         self.sessions.wait().await;
     }
 
-    /// `stream` of a WebSocket operation, ended when the drain begins if it is a
-    /// `subscription` (see [`is_subscription`]); a query or mutation runs to its result.
-    pub fn wind_up<S>(&self, stream: S, subscription: bool) -> BoxStream<'static, S::Item>
+    /// A subscription's `stream`, ended when the drain begins (a query or mutation is not
+    /// handed here: it runs to its result).
+    pub fn wind_up<S>(&self, stream: S) -> BoxStream<'static, S::Item>
     where
         S: Stream + Send + 'static,
     {
-        if subscription {
-            stream.take_until(self.begun()).boxed()
-        } else {
-            stream.boxed()
-        }
+        stream.take_until(self.begun()).boxed()
     }
-}
-
-/// Whether `request` runs a subscription (an operation whose type cannot be told from its
-/// text, such as a persisted one, counts as a query or mutation).
-pub fn is_subscription(request: &Request) -> bool {
-    let Ok(document) = parse_query(&request.query) else {
-        return false;
-    };
-    let chosen = match &request.operation_name {
-        Some(name) => document
-            .operations
-            .iter()
-            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name))
-            .map(|(_, op)| op),
-        None => document.operations.iter().next().map(|(_, op)| op),
-    };
-    chosen.is_some_and(|op| op.node.ty == OperationType::Subscription)
 }
 
 /// The graphql-transport-ws `error` message for an operation sent once the drain has begun.
@@ -149,29 +124,13 @@ pub fn refusal(id: &str) -> Value {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_subscription_is_told_from_a_query_or_mutation_by_its_text() {
-        assert!(is_subscription(&Request::new(
-            "subscription { stockChanged(storeId: \"x\", productId: \"y\") { quantity } }"
-        )));
-        assert!(!is_subscription(&Request::new("mutation { a }")));
-        assert!(!is_subscription(&Request::new("{ a }")));
-        assert!(!is_subscription(&Request::new("")));
-        let both = "query Q { a } subscription S { b }";
-        assert!(is_subscription(&Request::new(both).operation_name("S")));
-        assert!(!is_subscription(&Request::new(both).operation_name("Q")));
-    }
-
     #[tokio::test]
-    async fn a_subscription_ends_when_the_drain_begins_and_a_mutation_runs_on() {
+    async fn a_subscription_ends_when_the_drain_begins() {
         let drain = Drain::default();
-        let endless = || futures::stream::pending::<u8>();
-        let mut live = drain.wind_up(endless(), true);
-        let mut running = drain.wind_up(futures::stream::once(async { 7u8 }), false);
+        let mut live = drain.wind_up(futures::stream::pending::<u8>());
         let _held = drain.hold();
         drain.begin();
         assert_eq!(live.next().await, None);
-        assert_eq!(running.next().await, Some(7));
         let closed = drain.sessions_closed();
         tokio::pin!(closed);
         assert!(

@@ -24,7 +24,7 @@ use futures::{StreamExt, stream::BoxStream};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    auth::{Credentials, Viewer},
+    auth::{RequestCredentials, Viewer},
     config::Limits,
     db::{
         DbPool,
@@ -50,7 +50,7 @@ const MAX_PERSISTED_QUERY_BYTES: usize = 64 * 1024;
 pub enum Caller<'a> {
     /// An HTTP request's `Authorization` header, looked up only once the limits passed (a
     /// refused document costs no SQL), once per HTTP request (a batch shares it).
-    Http(&'a Credentials),
+    Http(&'a RequestCredentials),
     /// A WebSocket session's caller, authenticated at `connection_init`.
     Socket(&'a Viewer),
 }
@@ -370,13 +370,13 @@ impl Gate {
             Caller::Socket(viewer) => viewer.clone(),
             Caller::Http(credentials) => match credentials.viewer(&self.0.reads.primary()).await {
                 Ok(viewer) => viewer,
-                Err(err) => return (Admission::Refuse(request, from_app(err)), ty),
+                Err(refusal) => return (Admission::Refuse(request, from_app(refusal.into())), ty),
             },
         };
         // The read rule, for every operation: without a token only introspection, unless
         // public reads are on (the resolvers' role checks then refuse anonymous writes).
         let introspection_only = operation.is_some_and(|op| op.introspection_only);
-        if viewer.user.is_none() && !self.0.public_read && !introspection_only {
+        if !viewer.may_read(self.0.public_read) && !introspection_only {
             let err = from_app(AppError::Unauthenticated(
                 "a bearer token is required (Authorization: Bearer <token>)".into(),
             ));

@@ -18,7 +18,7 @@
 
 use std::{
     any::{Any, TypeId},
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     hash::Hash,
     sync::{Arc, Mutex, MutexGuard, OnceLock},
 };
@@ -41,10 +41,13 @@ struct Inner<L> {
     queues: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
     /// Whether values are cached for the rest of the request (query documents only).
     cache: std::sync::atomic::AtomicBool,
-    /// Batches dispatched and not answered yet.
-    in_flight: std::sync::atomic::AtomicUsize,
-    /// Notified when the last batch in flight was answered.
-    idle: Notify,
+    /// How many batches have been dispatched (a batch's dispatch number is the count before
+    /// it).
+    dispatched: std::sync::atomic::AtomicU64,
+    /// The dispatch numbers of the batches not answered yet.
+    in_flight: Mutex<BTreeSet<u64>>,
+    /// Notified whenever a batch in flight is answered.
+    answered: Notify,
 }
 
 /// The open batch and the cache of one key type.
@@ -59,6 +62,9 @@ type Outcome<K, V, E> = Result<HashMap<K, V>, E>;
 /// One wave of keys of one type and, once its query ran, the result.
 struct Batch<K, V> {
     keys: Mutex<HashSet<K>>,
+    /// How many batches of the request had been dispatched when this one opened: only their
+    /// answers can still add keys to this wave.
+    opened_after: u64,
     /// Set once, by the dispatch.
     result: OnceLock<Outcome<K, V, async_graphql::Error>>,
     done: Notify,
@@ -100,8 +106,9 @@ where
                 loader,
                 queues: Mutex::new(HashMap::new()),
                 cache: std::sync::atomic::AtomicBool::new(false),
-                in_flight: std::sync::atomic::AtomicUsize::new(0),
-                idle: Notify::new(),
+                dispatched: std::sync::atomic::AtomicU64::new(0),
+                in_flight: Mutex::new(BTreeSet::new()),
+                answered: Notify::new(),
             }),
         }
     }
@@ -133,7 +140,7 @@ where
             {
                 return Ok(Some(value.clone()));
             }
-            queue.enqueue(std::iter::once(key.clone()))
+            queue.enqueue(std::iter::once(key.clone()), self.inner.dispatch_count())
         };
         let values = self.settle(batch, leader).await?;
         Ok(values.get(&key).cloned())
@@ -166,7 +173,8 @@ where
             if wanted.is_empty() {
                 return Ok(found);
             }
-            let (batch, leader) = queue.enqueue(wanted.iter().cloned());
+            let (batch, leader) =
+                queue.enqueue(wanted.iter().cloned(), self.inner.dispatch_count());
             (batch, leader, wanted)
         };
         let values = self.settle(batch, leader).await?;
@@ -193,25 +201,17 @@ where
                 inner: self.inner.clone(),
                 batch: batch.clone(),
             };
-            // A wave is whole when a pass adds no key and no batch of this request is still
-            // in flight (its answer would let more keys of this wave register).
+            // A wave is whole when a pass adds no key and no batch of this request that was
+            // dispatched before this one opened is still in flight (its answer would let more
+            // keys of this wave register). Batches dispatched since, by sibling leaders of
+            // the same pass, are not waited for: they run side by side with this one.
             let mut seen = 0;
             let mut passes = 0;
             loop {
-                if self
-                    .inner
-                    .in_flight
-                    .load(std::sync::atomic::Ordering::Acquire)
-                    > 0
-                {
-                    let idle = self.inner.idle.notified();
-                    if self
-                        .inner
-                        .in_flight
-                        .load(std::sync::atomic::Ordering::Acquire)
-                        > 0
-                    {
-                        idle.await;
+                if self.inner.earlier_in_flight(batch.opened_after) {
+                    let answered = self.inner.answered.notified();
+                    if self.inner.earlier_in_flight(batch.opened_after) {
+                        answered.await;
                     }
                     seen = 0;
                     continue;
@@ -273,7 +273,11 @@ where
 impl<K: Hash + Eq, V> Queue<K, V> {
     /// Adds keys to the open batch, or opens one; returns it and whether the caller opened
     /// it (and so leads it).
-    fn enqueue(&mut self, keys: impl Iterator<Item = K>) -> (Arc<Batch<K, V>>, bool) {
+    fn enqueue(
+        &mut self,
+        keys: impl Iterator<Item = K>,
+        dispatched: u64,
+    ) -> (Arc<Batch<K, V>>, bool) {
         match &self.open {
             Some(batch) => {
                 lock(&batch.keys).extend(keys);
@@ -282,6 +286,7 @@ impl<K: Hash + Eq, V> Queue<K, V> {
             None => {
                 let batch = Arc::new(Batch {
                     keys: Mutex::new(keys.collect()),
+                    opened_after: dispatched,
                     result: OnceLock::new(),
                     done: Notify::new(),
                     dispatched: std::sync::atomic::AtomicBool::new(false),
@@ -296,6 +301,16 @@ impl<K: Hash + Eq, V> Queue<K, V> {
 impl<L> Inner<L> {
     fn lock_queues(&self) -> MutexGuard<'_, HashMap<TypeId, Box<dyn Any + Send>>> {
         lock(&self.queues)
+    }
+
+    /// How many batches have been dispatched so far.
+    fn dispatch_count(&self) -> u64 {
+        self.dispatched.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether a batch dispatched before the `before`th dispatch is still in flight.
+    fn earlier_in_flight(&self, before: u64) -> bool {
+        lock(&self.in_flight).first().is_some_and(|&n| n < before)
     }
 }
 
@@ -341,9 +356,16 @@ where
         }
         let inner = self.inner.clone();
         let batch = self.batch.clone();
-        inner
-            .in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let number = {
+            // Numbered and marked in flight under one lock, so a leader never sees the count
+            // moved on without the batch in flight.
+            let mut in_flight = lock(&inner.in_flight);
+            let number = inner
+                .dispatched
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            in_flight.insert(number);
+            number
+        };
         // A child of the operation's span (`Span::none()` unless traces are exported).
         let span =
             crate::telemetry::wave_span(std::any::type_name::<K>(), || lock(&batch.keys).len());
@@ -360,13 +382,8 @@ where
             }
             let _ = batch.result.set(result);
             batch.done.notify_waiters();
-            if inner
-                .in_flight
-                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-                == 1
-            {
-                inner.idle.notify_waiters();
-            }
+            lock(&inner.in_flight).remove(&number);
+            inner.answered.notify_waiters();
         };
         tokio::spawn(tracing::Instrument::instrument(wave, span));
     }

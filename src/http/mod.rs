@@ -1,5 +1,5 @@
-//! HTTP routes: GraphQL, GraphiQL, the console, health, metrics and the SDL; CORS and the
-//! panic guard.
+//! HTTP routes: GraphQL, GraphiQL, the console, health, metrics and the SDL; CORS, the
+//! panic guard, and request ids with the access log (`request_id.rs`) around all of them.
 
 pub mod bundled;
 pub mod console;
@@ -9,6 +9,7 @@ pub mod graphql;
 pub mod health;
 pub mod metrics;
 pub mod operation;
+pub mod request_id;
 pub mod ws;
 
 use axum::{
@@ -48,10 +49,12 @@ pub fn router(state: AppState) -> Router {
         ))
         // A panic anywhere answers 500 and leaves the server running.
         .layer(CatchPanicLayer::new());
-    match cors {
+    let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
-    }
+    };
+    // Around CORS too, so a preflight is logged and carries an id.
+    request_id::layer(router)
 }
 
 /// CORS for the configured origins (`*` = any); none configured = no CORS headers at all.
@@ -84,7 +87,7 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::ACCEPT,
                 header::HeaderName::from_static(graphql::CONSISTENCY_HEADER),
             ])
-            .expose_headers([header::HeaderName::from_static("x-request-id")])
+            .expose_headers([header::HeaderName::from_static(request_id::HEADER)])
             .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECONDS)),
     )
 }

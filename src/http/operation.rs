@@ -33,11 +33,6 @@ const REQUEST_ERROR_CODES: [&str; 5] = [
     guard::PERSISTED_QUERY_NOT_FOUND,
 ];
 
-/// A fresh request id (16 hex digits).
-pub fn new_request_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
-}
-
 /// One operation's response with every error coded.
 pub struct Finished {
     /// The response; its errors all carry `extensions.code`.

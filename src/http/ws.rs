@@ -49,13 +49,14 @@ use tracing::Instrument;
 
 use crate::{
     app::AppState,
-    auth::{Credentials, Viewer},
+    auth::{Credentials, Refusal, Viewer},
     config::WsSettings,
     error::AppError,
     graphql::guard::{self, Arrival, Caller},
     http::{
         metrics,
         operation::{self, Finished, ResultBody, SocketRun},
+        request_id,
     },
     shutdown,
 };
@@ -150,16 +151,13 @@ pub async fn upgrade(
         )
             .into_response();
     };
-    let header_auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let upgrade_credentials = Credentials::from_headers(&headers);
     let max = state.settings.limits.max_body_bytes;
     ws.protocols([PROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
-            session(socket, state, header_auth).await;
+            session(socket, state, upgrade_credentials).await;
             drop(slot);
         })
 }
@@ -182,60 +180,26 @@ fn error_message(id: &str, err: AppError) -> Message {
     text(&json!({"type": "error", "id": id, "payload": [guard::from_app(err)]}))
 }
 
-/// What a token check found.
-enum TokenCheck {
-    /// The caller (anonymous without a token).
-    Valid(Viewer),
-    /// Unknown, revoked, deleted or malformed.
-    Refused,
-    /// Could not be checked (the database is unavailable).
-    Unknown(AppError),
-}
-
-/// Looks `authorization` up (one statement; none when anonymous).
-async fn check_token(state: &AppState, authorization: Option<&str>) -> TokenCheck {
-    match Credentials::new(authorization.map(str::to_string))
-        .viewer(&state.reads.primary())
-        .await
-    {
-        Ok(viewer) => TokenCheck::Valid(viewer),
-        Err(AppError::Unauthenticated(_)) => TokenCheck::Refused,
-        Err(err) => TokenCheck::Unknown(err),
-    }
-}
-
-/// The `Authorization` of a `connection_init`: its payload's, else the upgrade request's.
-fn authorization(payload: Option<&Value>, header_auth: Option<String>) -> Option<String> {
-    payload
-        .and_then(|p| p.get("Authorization").or_else(|| p.get("authorization")))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or(header_auth)
-}
-
 /// Waits for `connection_init` and authenticates it; on refusal the socket is closed and
 /// `None` returned.
 async fn initialise(
     socket: &mut WebSocket,
     state: &AppState,
-    header_auth: Option<String>,
-) -> Option<(Viewer, Option<String>)> {
+    upgrade_credentials: Credentials,
+) -> Option<(Viewer, Credentials)> {
     let refusal = match tokio::time::timeout(INIT_TIMEOUT, socket.recv()).await {
         Err(_) => (close_code::TIMEOUT, "Connection initialisation timeout"),
         Ok(None | Some(Err(_))) => return None,
         Ok(Some(Ok(Message::Text(raw)))) => match serde_json::from_str::<ClientMessage>(&raw) {
             Ok(ClientMessage::ConnectionInit { payload }) => {
-                let authorization = authorization(payload.as_ref(), header_auth);
-                match check_token(state, authorization.as_deref()).await {
-                    TokenCheck::Valid(viewer)
-                        if viewer.user.is_some() || state.settings.public_read =>
-                    {
-                        return Some((viewer, authorization));
+                let credentials =
+                    Credentials::from_connection_init(payload.as_ref(), upgrade_credentials);
+                match credentials.authenticate(&state.reads.primary()).await {
+                    Ok(viewer) if viewer.may_read(state.settings.public_read) => {
+                        return Some((viewer, credentials));
                     }
-                    TokenCheck::Valid(_) | TokenCheck::Refused => {
-                        (close_code::FORBIDDEN, "Forbidden")
-                    }
-                    TokenCheck::Unknown(_) => (
+                    Ok(_) | Err(Refusal::Rejected(_)) => (close_code::FORBIDDEN, "Forbidden"),
+                    Err(Refusal::Unchecked(_)) => (
                         close_code::TRY_AGAIN_LATER,
                         "The token cannot be checked now",
                     ),
@@ -309,11 +273,19 @@ impl Drop for Operations {
 struct Session {
     state: AppState,
     /// What the connection authenticated with (checked again while it lives).
-    authorization: Option<String>,
+    credentials: Credentials,
     viewer: Viewer,
     operations: Operations,
     next_serial: u64,
     outgoing: mpsc::Sender<Outgoing>,
+}
+
+/// Closes a connection whose token was revoked (or its user deleted) since it was accepted.
+fn revoked() -> Step {
+    Step::Close(
+        close_code::FORBIDDEN,
+        "Forbidden: the token was revoked".into(),
+    )
 }
 
 /// What to do after a client message.
@@ -323,8 +295,9 @@ enum Step {
     Close(u16, String),
 }
 
-async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<String>) {
-    let Some((viewer, authorization)) = initialise(&mut socket, &state, header_auth).await else {
+async fn session(mut socket: WebSocket, state: AppState, upgrade_credentials: Credentials) {
+    let Some((viewer, credentials)) = initialise(&mut socket, &state, upgrade_credentials).await
+    else {
         return;
     };
     if socket
@@ -339,7 +312,7 @@ async fn session(mut socket: WebSocket, state: AppState, header_auth: Option<Str
     let (outgoing, mut messages) = mpsc::channel(OUTGOING_BUFFER);
     let mut session = Session {
         state,
-        authorization,
+        credentials,
         viewer,
         operations: Operations::default(),
         next_serial: 0,
@@ -465,21 +438,24 @@ impl Session {
         }
     }
 
-    /// Checks the token again; a refused one ends the connection.
-    async fn recheck(&mut self) -> Step {
-        if self.authorization.is_none() {
-            return Step::Nothing;
+    /// Authenticates the connection's credentials again (nothing to look up when anonymous)
+    /// and keeps the caller it finds.
+    async fn reauthenticate(&mut self) -> Result<(), Refusal> {
+        if self.credentials.sent() {
+            self.viewer = self
+                .credentials
+                .authenticate(&self.state.reads.primary())
+                .await?;
         }
-        match check_token(&self.state, self.authorization.as_deref()).await {
-            TokenCheck::Valid(viewer) => {
-                self.viewer = viewer;
-                Step::Nothing
-            }
-            TokenCheck::Refused => Step::Close(
-                close_code::FORBIDDEN,
-                "Forbidden: the token was revoked".into(),
-            ),
-            TokenCheck::Unknown(err) => {
+        Ok(())
+    }
+
+    /// The periodic check of the token; a refused one ends the connection.
+    async fn recheck(&mut self) -> Step {
+        match self.reauthenticate().await {
+            Ok(()) => Step::Nothing,
+            Err(Refusal::Rejected(_)) => revoked(),
+            Err(Refusal::Unchecked(err)) => {
                 tracing::warn!(error = ?err, "websocket: the token could not be checked again");
                 Step::Nothing
             }
@@ -506,17 +482,10 @@ impl Session {
             };
             return Step::Reply(error_message(&id, err));
         }
-        if self.authorization.is_some() {
-            match check_token(&self.state, self.authorization.as_deref()).await {
-                TokenCheck::Valid(viewer) => self.viewer = viewer,
-                TokenCheck::Refused => {
-                    return Step::Close(
-                        close_code::FORBIDDEN,
-                        "Forbidden: the token was revoked".into(),
-                    );
-                }
-                TokenCheck::Unknown(err) => return Step::Reply(error_message(&id, err)),
-            }
+        match self.reauthenticate().await {
+            Ok(()) => {}
+            Err(Refusal::Rejected(_)) => return revoked(),
+            Err(Refusal::Unchecked(err)) => return Step::Reply(error_message(&id, err)),
         }
         self.next_serial += 1;
         let serial = self.next_serial;
@@ -560,7 +529,7 @@ async fn run(
     request: Request,
     outgoing: mpsc::Sender<Outgoing>,
 ) {
-    let request_id = operation::new_request_id();
+    let request_id = request_id::fresh();
     let span = tracing::info_span!("graphql", request_id = %request_id, transport = "ws");
     async {
         let arrival = Arrival {
@@ -568,32 +537,20 @@ async fn run(
             get: false,
             consistency: None,
         };
-        match operation::run_socket(&state, request, arrival, request_id).await {
-            SocketRun::Once(finished) => {
-                let text = next_text(&id, &finished);
-                let next = Outgoing::Next {
-                    serial,
-                    id: id.clone(),
-                    text,
-                };
-                if outgoing.send(next).await.is_err() {
-                    return;
-                }
-            }
-            SocketRun::Stream(stream) => {
-                // A subscription ends when the service stops.
-                let mut stream = state.drain.wind_up(stream, true);
-                while let Some(finished) = stream.next().await {
-                    let text = next_text(&id, &finished);
-                    let next = Outgoing::Next {
-                        serial,
-                        id: id.clone(),
-                        text,
-                    };
-                    if outgoing.send(next).await.is_err() {
-                        return;
-                    }
-                }
+        let mut results = match operation::run_socket(&state, request, arrival, request_id).await {
+            // A query or mutation runs to its result, even when the service stops.
+            SocketRun::Once(finished) => futures::stream::once(async { *finished }).boxed(),
+            // A subscription ends when the service stops.
+            SocketRun::Stream(stream) => state.drain.wind_up(stream),
+        };
+        while let Some(finished) = results.next().await {
+            let next = Outgoing::Next {
+                serial,
+                id: id.clone(),
+                text: next_text(&id, &finished),
+            };
+            if outgoing.send(next).await.is_err() {
+                return;
             }
         }
         let _ = outgoing.send(Outgoing::Done { serial, id }).await;

@@ -2,7 +2,13 @@
 //! another zone" for tests of round trips (no root, no `tc`). It listens on 127.0.0.1 and
 //! forwards to the test PostgreSQL (its unix socket, or a TCP address).
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
@@ -24,6 +30,24 @@ pub struct DelayProxy {
     /// The port it listens on (127.0.0.1).
     pub port: u16,
     accept: JoinHandle<()>,
+    exchanges: Arc<Exchanges>,
+}
+
+/// Counts sequential round trips over all of the proxy's connections: a round trip begins
+/// with the first bytes the service sends after the database's last answer reached it, so
+/// statements sent together (pipelined, or on several connections at once) count once.
+#[derive(Default)]
+struct Exchanges {
+    count: AtomicUsize,
+    /// Whether the service sent anything since the last answer was delivered.
+    sent: AtomicBool,
+}
+
+/// Which way a pump copies.
+#[derive(Clone, Copy)]
+enum Way {
+    ToDatabase,
+    ToService,
 }
 
 impl Drop for DelayProxy {
@@ -67,9 +91,12 @@ impl DelayProxy {
         let (_, _, upstream) = parse(db_url);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let exchanges = Arc::new(Exchanges::default());
+        let counter = exchanges.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
+                let x = counter.clone();
                 tokio::spawn(async move {
                     let _ = client.set_nodelay(true);
                     let (cr, cw) = client.into_split();
@@ -79,7 +106,10 @@ impl DelayProxy {
                                 return;
                             };
                             let (sr, sw) = server.into_split();
-                            tokio::join!(pump(cr, sw, delay), pump(sr, cw, delay));
+                            tokio::join!(
+                                pump(cr, sw, delay, Way::ToDatabase, x.clone()),
+                                pump(sr, cw, delay, Way::ToService, x)
+                            );
                         }
                         Upstream::Tcp(addr) => {
                             let Ok(server) = TcpStream::connect(addr).await else {
@@ -87,13 +117,26 @@ impl DelayProxy {
                             };
                             let _ = server.set_nodelay(true);
                             let (sr, sw) = server.into_split();
-                            tokio::join!(pump(cr, sw, delay), pump(sr, cw, delay));
+                            tokio::join!(
+                                pump(cr, sw, delay, Way::ToDatabase, x.clone()),
+                                pump(sr, cw, delay, Way::ToService, x)
+                            );
                         }
                     }
                 });
             }
         });
-        Self { port, accept }
+        Self {
+            port,
+            accept,
+            exchanges,
+        }
+    }
+
+    /// Sequential round trips so far (see [`Exchanges`]): compare two readings around a
+    /// request when nothing else talks to the database.
+    pub fn round_trips(&self) -> usize {
+        self.exchanges.count.load(Ordering::SeqCst)
     }
 
     /// The URL of `db_url`'s database through the proxy, its sessions named
@@ -107,18 +150,25 @@ impl DelayProxy {
     }
 }
 
-/// Copies `from` to `to`, each chunk `delay` after it was read (order kept).
+/// Copies `from` to `to`, each chunk `delay` after it was read (order kept), counting the
+/// round trips it begins (towards the database) or ends (towards the service).
 async fn pump(
     mut from: impl AsyncRead + Unpin,
     mut to: impl AsyncWrite + Unpin + Send + 'static,
     delay: Duration,
+    way: Way,
+    exchanges: Arc<Exchanges>,
 ) {
+    let delivered = exchanges.clone();
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let writer = tokio::spawn(async move {
         while let Some((due, bytes)) = rx.recv().await {
             tokio::time::sleep_until(due).await;
             if to.write_all(&bytes).await.is_err() {
                 return;
+            }
+            if let Way::ToService = way {
+                delivered.sent.store(false, Ordering::SeqCst);
             }
         }
         let _ = to.shutdown().await;
@@ -128,6 +178,11 @@ async fn pump(
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                if let Way::ToDatabase = way
+                    && !exchanges.sent.swap(true, Ordering::SeqCst)
+                {
+                    exchanges.count.fetch_add(1, Ordering::SeqCst);
+                }
                 if tx
                     .send((Instant::now() + delay, buf[..n].to_vec()))
                     .is_err()

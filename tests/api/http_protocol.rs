@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use stockroom::config::ServeSettings;
 
 use crate::{
-    helpers::TestApp,
+    helpers::{self, TestApp},
     http_support::{app_with_public_read, get_graphql, post_json, post_raw},
 };
 
@@ -300,6 +300,52 @@ async fn every_response_carries_a_request_id_and_keeps_the_clients() {
     )
     .await;
     assert!(!res.header("x-request-id").unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn every_route_carries_a_request_id_and_an_internal_error_names_the_headers_one() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let get = |path: &str, id: &'static str| {
+        app.client
+            .get(format!("{}{path}", app.base))
+            .header("x-request-id", id)
+            .send()
+    };
+    for path in ["/healthz", "/metrics", "/schema.graphql", "/nowhere"] {
+        let res = get(path, "probe-1").await.unwrap();
+        assert_eq!(res.headers()["x-request-id"], "probe-1", "{path}");
+    }
+    // A client's id that is not short and plain is replaced by a fresh one.
+    let res = get("/healthz", "a b").await.unwrap();
+    let fresh = res.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(fresh.len(), 16, "{fresh}");
+
+    // A failure the server did not foresee: the SQL meets a renamed column.
+    helpers::sql(&app.db_url)
+        .await
+        .batch_execute("ALTER TABLE stores RENAME COLUMN name TO name_gone")
+        .await
+        .unwrap();
+    for sent in [Some("trace-me-7"), None] {
+        let mut req = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .bearer_auth(&token)
+            .json(&json!({"query": "{ stores(first: 1) { nodes { name } } }"}));
+        if let Some(id) = sent {
+            req = req.header("x-request-id", id);
+        }
+        let res = req.send().await.unwrap();
+        let header = res.headers()["x-request-id"].to_str().unwrap().to_string();
+        if let Some(id) = sent {
+            assert_eq!(header, id);
+        }
+        let body: Value = res.json().await.unwrap();
+        let err = &body["errors"][0];
+        assert_eq!(err["extensions"]["code"], "INTERNAL_SERVER_ERROR", "{body}");
+        assert_eq!(err["extensions"]["requestId"], header.as_str(), "{body}");
+    }
 }
 
 #[tokio::test]

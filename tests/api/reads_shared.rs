@@ -102,6 +102,74 @@ async fn a_hundred_concurrent_reads_through_50_ms_each_way_take_about_as_long_as
     );
 }
 
+/// The fewest sequential round trips (see [`DelayProxy::round_trips`]) of three runs of `run`.
+async fn fewest_round_trips<F: std::future::Future<Output = ()>>(
+    proxy: &DelayProxy,
+    mut run: impl FnMut() -> F,
+) -> usize {
+    let mut fewest = usize::MAX;
+    for _ in 0..3 {
+        let before = proxy.round_trips();
+        run().await;
+        fewest = fewest.min(proxy.round_trips() - before);
+    }
+    fewest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_product_detail_costs_four_sequential_round_trips_and_a_movement_three() {
+    let (app, proxy, token) = delayed_app("stockroom-round-trips", 10).await;
+    // Warm up: every statement prepared on every shared connection, the token's use recorded.
+    for _ in 0..3 {
+        for body in burst(&app, &token, 10).await.1 {
+            assert_detail(&body);
+        }
+    }
+    // The token check; the product; its stock rows and its ledger page side by side; the
+    // stock rows' stores. (The stock rows and the ledger page are two batches of the same
+    // wave: neither waits for the other.)
+    let detail_trips = fewest_round_trips(&proxy, || async {
+        assert_detail(&detail(&app, &token).await);
+    })
+    .await;
+    assert_eq!(
+        detail_trips, 4,
+        "sequential round trips of one product detail"
+    );
+
+    let ids = app
+        .graphql_as(
+            &token,
+            "{ product(sku: \"DEMO-001\") { id stocks { store { id } } } }",
+            json!({}),
+        )
+        .await;
+    let product = ids["data"]["product"]["id"].as_str().unwrap().to_string();
+    let store = ids["data"]["product"]["stocks"][0]["store"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inbound = "mutation($p: ID!, $s: ID!) { recordInbound(input: {productId: $p, \
+        storeId: $s, quantity: 1}) { newStock transaction { id } } }";
+    let vars = json!({ "p": product, "s": store });
+    let move_once = || async {
+        let body = app.graphql_as(&token, inbound, vars.clone()).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    };
+    // Warm up: the pool hands out its idle connections in turn; each prepares the movement
+    // statement the first time.
+    for _ in 0..12 {
+        move_once().await;
+    }
+    // The token check, the movement (one statement, whose answer is the payload), the
+    // consistency token (the primary's WAL position).
+    let movement_trips = fewest_round_trips(&proxy, move_once).await;
+    assert!(
+        movement_trips <= 3,
+        "sequential round trips of one movement without a key: {movement_trips}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broken_shared_connection_fails_none_of_the_requests_sharing_it() {
     let (app, _proxy, token) = delayed_app("stockroom-broken", 10).await;

@@ -175,3 +175,46 @@ pub async fn by_ids(
         .load(&mut conn)
         .await?)
 }
+
+/// A change of stock as the ledger recorded it, in the terms of the stock triggers'
+/// notifications.
+#[derive(Debug, Clone, Copy, QueryableByName)]
+pub struct LedgerChange {
+    /// The product.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub product_id: i32,
+    /// The store.
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pub store_id: i32,
+    /// The ledger row.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub transaction_id: i64,
+    /// Whether the row took the stock from above its reorder point (as it is today) to at or
+    /// below it.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub low_crossed: bool,
+}
+
+/// The changes of the ledger rows written in the last `window` (at most `limit`), oldest
+/// first, as the triggers would have announced them (the low-stock crossing against today's
+/// reorder point).
+pub async fn changes_within(
+    conn: &mut AsyncPgConnection,
+    window: std::time::Duration,
+    limit: i64,
+) -> AppResult<Vec<LedgerChange>> {
+    Ok(diesel::sql_query(
+        "SELECT t.product_id, t.store_id, t.id AS transaction_id,
+                (t.quantity_after <= st.reorder_point
+                 AND t.quantity_after - t.quantity > st.reorder_point) AS low_crossed
+         FROM inventory_transactions t
+         JOIN stocks st ON st.product_id = t.product_id AND st.store_id = t.store_id
+         WHERE t.created_at > now() - make_interval(secs => $1)
+         ORDER BY t.created_at, t.id
+         LIMIT $2",
+    )
+    .bind::<diesel::sql_types::Double, _>(window.as_secs_f64())
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)
+    .await?)
+}

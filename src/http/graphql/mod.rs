@@ -18,41 +18,24 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
     response::{IntoResponse, Response as HttpResponse},
 };
-use tracing::Instrument;
-
 pub use decode::CONSISTENCY_HEADER;
 use negotiation::{Media, negotiate};
 use respond::{Caching, Outcome, Reply};
 
 use crate::{
     app::AppState,
-    auth::Credentials,
+    auth::{Credentials, RequestCredentials},
     graphql::guard::{Arrival, Caller},
-    http::{graphiql, operation, ws},
+    http::{graphiql, operation, request_id, ws},
     telemetry,
 };
-
-/// Longest `x-request-id` taken from a client.
-const MAX_REQUEST_ID_LEN: usize = 64;
-
-/// The request id: the client's `x-request-id` when it is sane, else a fresh one.
-fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= MAX_REQUEST_ID_LEN
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map_or_else(operation::new_request_id, str::to_string)
-}
 
 /// What one HTTP request to `/graphql` is about, before anything runs.
 struct Call<'a> {
     state: &'a AppState,
     headers: &'a HeaderMap,
+    /// The request id (`x-request-id`, set for every route by `request_id.rs`).
+    request_id: String,
     reply: Reply,
 }
 
@@ -62,9 +45,9 @@ impl<'a> Call<'a> {
         Self {
             state,
             headers,
+            request_id: request_id::of(headers),
             reply: Reply {
                 media,
-                request_id: request_id(headers),
                 get,
                 started: Instant::now(),
             },
@@ -115,21 +98,12 @@ async fn get_query(state: &AppState, parts: &Parts) -> HttpResponse {
 impl Call<'_> {
     /// Runs the operations; one HTTP response for all of them.
     async fn run(&self, requests: Vec<Request>, batched: bool) -> HttpResponse {
-        let span = tracing::info_span!("graphql", request_id = %self.reply.request_id);
         // The token is looked up by the guard once an operation passed the limits (and once
         // for the whole batch).
-        let credentials = Credentials::new(
-            self.headers
-                .get(header::AUTHORIZATION)
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-        );
+        let credentials = RequestCredentials::new(Credentials::from_headers(self.headers));
         let mut outcomes = Vec::with_capacity(requests.len());
         for request in requests {
-            let outcome = self
-                .execute(request, &credentials)
-                .instrument(span.clone())
-                .await;
-            outcomes.push(outcome);
+            outcomes.push(self.execute(request, &credentials).await);
         }
         let caching = Caching {
             max_age: self.state.settings.limits.get_max_age_seconds,
@@ -139,7 +113,7 @@ impl Call<'_> {
     }
 
     /// Runs one operation (see `operation.rs`) and shapes its body.
-    async fn execute(&self, request: Request, credentials: &Credentials) -> Outcome {
+    async fn execute(&self, request: Request, credentials: &RequestCredentials) -> Outcome {
         let arrival = Arrival {
             caller: Caller::Http(credentials),
             get: self.reply.get,
@@ -148,7 +122,7 @@ impl Call<'_> {
         // `Span::none()` unless traces are exported.
         let span = telemetry::operation_span(self.headers);
         let finished =
-            operation::run_once(self.state, request, arrival, &self.reply.request_id, span).await;
+            operation::run_once(self.state, request, arrival, &self.request_id, span).await;
         // Straight to bytes: no intermediate `serde_json::Value` of the whole result.
         let body = serde_json::to_vec(&finished.body()).unwrap_or_default();
         Outcome {

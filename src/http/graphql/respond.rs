@@ -1,6 +1,6 @@
 //! Response writing for `/graphql`: the status of an answer (by the media type the client
 //! negotiated, the first error's code and whether the operation ran), its headers (media
-//! type, request id, caching for GET), the body of a batch, and the refusals written before
+//! type, caching for GET), the body of a batch, and the refusals written before
 //! any operation ran (each counted in the metrics).
 
 use std::time::Instant;
@@ -45,8 +45,6 @@ pub(super) struct Caching {
 pub(super) struct Reply {
     /// The media type negotiated.
     pub(super) media: Media,
-    /// The request id, echoed in `x-request-id`.
-    pub(super) request_id: String,
     /// A GET (cacheable, varies by `Authorization` and `Accept`).
     pub(super) get: bool,
     /// When the request arrived (for the metrics of a refusal).
@@ -158,9 +156,6 @@ impl Reply {
             header::CONTENT_TYPE,
             HeaderValue::from_static(self.media.content_type()),
         );
-        if let Ok(id) = HeaderValue::from_str(&self.request_id) {
-            h.insert("x-request-id", id);
-        }
         h.insert(
             header::CACHE_CONTROL,
             HeaderValue::from_str(cache.unwrap_or("no-store"))
