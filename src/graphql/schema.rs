@@ -66,6 +66,7 @@ fn builder(
         .data(KeyRetention(idempotency::retention_of_hours(
             limits.idempotency_retention_hours,
         )))
+        .data(settings.movements.clone())
         .data(pool);
     if settings.dev_mode {
         builder
