@@ -64,7 +64,14 @@ async fn a_server_killed_mid_burst_keeps_every_acknowledged_movement_and_reconci
         })
     });
     let workers: Vec<_> = workers.collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill mid-burst: once a good number of movements were acknowledged (and more are in
+    // flight: the workers keep sending).
+    crate::helpers::until(
+        Duration::from_secs(60),
+        "the burst did not get going",
+        || async { acked.lock().unwrap().len() > 50 },
+    )
+    .await;
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
     join_all(workers).await;
