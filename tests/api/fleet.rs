@@ -11,7 +11,10 @@ use crate::{
         until_a_session_waits_for_a_lock,
         ws::{WsClient, until_listening},
     },
-    mutations_support::{MOVE_FIELDS, fixture, ledger_count, reconciliation_errors, stock_of},
+    mutations_support::{
+        MOVE_FIELDS, assert_one_movement_recorded, fixture, ledger_count, reconciliation_errors,
+        stock_of,
+    },
 };
 
 /// Two `serve` processes (A and B) on the database of `app`.
@@ -80,15 +83,7 @@ async fn twenty_duplicates_of_one_key_split_over_two_instances_record_one_moveme
     }
     assert_eq!(bodies[0]["data"]["recordOutbound"]["newStock"], 95);
     assert_eq!(stock_of(&app.db_url, f.product, f.stores[1]).await, 95);
-    assert_eq!(
-        ledger_count(
-            &app.db_url,
-            &format!("store_id = {} AND user_id IS NOT NULL", f.stores[1])
-        )
-        .await,
-        1
-    );
-    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+    assert_one_movement_recorded(&app.db_url, f.stores[1]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
