@@ -329,6 +329,15 @@ pub struct Limits {
     #[arg(long, env = "STOCKROOM_STATS_REFRESH_MS", default_value_t = 5_000)]
     pub stats_refresh_ms: u64,
 
+    /// How long the first requests after a start wait for the first read of the fan-out
+    /// numbers (ms); past it they are weighed with the fixed list weight.
+    #[arg(
+        long,
+        env = "STOCKROOM_FANOUT_FIRST_READ_WAIT_MS",
+        default_value_t = 2_000
+    )]
+    pub fanout_first_read_wait_ms: u64,
+
     /// How long idempotency keys are kept (hours).
     #[arg(
         long,
@@ -339,6 +348,11 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// How long the first requests wait for the first read of the fan-out numbers.
+    pub fn fanout_first_read_wait(&self) -> Duration {
+        Duration::from_millis(self.fanout_first_read_wait_ms)
+    }
+
     /// How long one request may run (`request_timeout_ms`).
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
@@ -393,8 +407,6 @@ pub const TOTAL_COUNT_WEIGHT: u64 = 100;
 /// What a non-empty `search` filter adds to its field's complexity (an index scan of text
 /// fragments, then a recheck of every candidate row).
 pub const SEARCH_WEIGHT: u64 = 100;
-/// How long the first requests after a start wait for the first read of the fan-out numbers.
-pub const FANOUT_FIRST_READ_WAIT: Duration = Duration::from_secs(2);
 /// Name of the database inside the embedded PostgreSQL.
 pub const EMBEDDED_DATABASE: &str = "stockroom";
 

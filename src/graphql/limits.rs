@@ -26,8 +26,8 @@ use async_graphql::{
 
 use crate::{
     config::{
-        DEFAULT_PAGE_SIZE, FANOUT_FIRST_READ_WAIT, Limits, MAX_PAGE_SIZE, SEARCH_WEIGHT,
-        TOTAL_COUNT_WEIGHT, UNPAGED_LIST_WEIGHT,
+        DEFAULT_PAGE_SIZE, Limits, MAX_PAGE_SIZE, SEARCH_WEIGHT, TOTAL_COUNT_WEIGHT,
+        UNPAGED_LIST_WEIGHT,
     },
     error::AppError,
     graphql::fanout::{Fanout, Snapshot},
@@ -146,6 +146,8 @@ pub struct SchemaShape {
     roots: [String; 3],
     counts: SchemaCounts,
     fanout: Fanout,
+    /// How long [`SchemaShape::ready`] waits for the first read of the fan-out numbers.
+    first_read_wait: std::time::Duration,
 }
 
 fn root_index(ty: OperationType) -> usize {
@@ -164,6 +166,7 @@ impl SchemaShape {
             roots: ["Query".into(), "Mutation".into(), "Subscription".into()],
             counts: SchemaCounts::default(),
             fanout: Fanout::default(),
+            first_read_wait: std::time::Duration::ZERO,
         };
         let Ok(doc) = async_graphql::parser::parse_schema(format!("{sdl}\n{INTROSPECTION_SDL}"))
         else {
@@ -272,16 +275,18 @@ impl SchemaShape {
         shape
     }
 
-    /// The same shape, weighing lists without a page size with these fan-out numbers.
-    pub fn with_fanout(mut self, fanout: Fanout) -> Self {
+    /// The same shape, weighing lists without a page size with these fan-out numbers (the
+    /// first requests wait at most `first_read_wait` for their first read).
+    pub fn with_fanout(mut self, fanout: Fanout, first_read_wait: std::time::Duration) -> Self {
         self.fanout = fanout;
+        self.first_read_wait = first_read_wait;
         self
     }
 
     /// Waits (briefly, once) until the fan-out numbers have been read a first time, so the
     /// first requests after a start are weighed like the later ones.
     pub async fn ready(&self) {
-        self.fanout.ready(FANOUT_FIRST_READ_WAIT).await;
+        self.fanout.ready(self.first_read_wait).await;
     }
 
     /// The size of a list field without a page size, from the data or the schema; `None`
@@ -782,7 +787,8 @@ mod tests {
     };
 
     fn shape_of(fanout: Snapshot) -> SchemaShape {
-        SchemaShape::from_sdl(&crate::graphql::schema::sdl()).with_fanout(Fanout::fixed(fanout))
+        SchemaShape::from_sdl(&crate::graphql::schema::sdl())
+            .with_fanout(Fanout::fixed(fanout), std::time::Duration::ZERO)
     }
 
     /// The complexity limit a document needs (its estimate), or the refusal.
