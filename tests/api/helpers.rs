@@ -515,6 +515,21 @@ pub fn shared_dir() -> std::path::PathBuf {
     )
 }
 
+/// Installs the locked Node packages of `dir` (`npm ci`) unless `module` is installed: CI runs
+/// `npm ci` first, a developer's first run of `needed_for` installs them.
+pub async fn npm_packages(dir: &std::path::Path, module: &str, needed_for: &str) {
+    if dir.join("node_modules").join(module).is_dir() {
+        return;
+    }
+    let status = tokio::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .await
+        .unwrap_or_else(|err| panic!("npm is needed for {needed_for} (Node 20): {err}"));
+    assert!(status.success(), "npm ci in {} failed", dir.display());
+}
+
 /// The `stockroom` binary built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
 

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use stockroom::config::ServeSettings;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
     SilentProxy, TestApp, fresh_database,
-    ws::{WAIT, WsClient, until_listening, ws_connect},
+    ws::{WsClient, until_listening, ws_connect},
 };
 
 /// Inserts a movement the way the service does (stock row and ledger row in one
@@ -156,20 +154,13 @@ async fn low_stock_reached_fires_once_when_a_row_crosses_down_to_its_reorder_poi
 /// Opens a raw graphql-transport-ws socket and returns the close code the server ends with
 /// after `messages` are sent.
 async fn close_code_after(app: &TestApp, messages: &[Value]) -> Option<u16> {
-    let mut socket = ws_connect(app, "/graphql/ws").await;
+    let mut client = WsClient {
+        socket: ws_connect(app, "/graphql/ws").await,
+    };
     for m in messages {
-        socket.send(Message::text(m.to_string())).await.unwrap();
+        client.send(m.clone()).await;
     }
-    tokio::time::timeout(WAIT, async {
-        while let Some(Ok(msg)) = socket.next().await {
-            if let Message::Close(frame) = msg {
-                return frame.map(|f| u16::from(f.code));
-            }
-        }
-        None
-    })
-    .await
-    .expect("the server closes the socket")
+    client.close_code().await
 }
 
 #[tokio::test(flavor = "multi_thread")]
