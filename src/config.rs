@@ -426,4 +426,21 @@ mod tests {
         assert_eq!(settings.connections.read_timeout(), Duration::from_secs(10));
         assert_eq!(Limits::default().max_batch, settings.limits.max_batch);
     }
+
+    #[test]
+    fn every_setting_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let command =
+            DbSettings::augment_args(ServeSettings::augment_args(clap::Command::new("serve")));
+        let undocumented: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .filter(|env| !readme.contains(&format!("| `{env}` |")))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in a README table: {undocumented:?}"
+        );
+    }
 }
