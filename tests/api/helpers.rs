@@ -107,14 +107,12 @@ pub async fn sql(db_url: &str) -> tokio_postgres::Client {
 }
 
 /// Runs one statement on the server's maintenance database.
-pub async fn admin_execute(admin_url: &str, sql: &str) {
-    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+pub async fn admin_execute(admin_url: &str, statement: &str) {
+    sql(admin_url)
         .await
-        .expect("connect to the test server");
-    let task = tokio::spawn(conn);
-    client.batch_execute(sql).await.expect(sql);
-    drop(client);
-    let _ = task.await;
+        .batch_execute(statement)
+        .await
+        .expect(statement);
 }
 
 /// A fresh database of its own, cloned from the migrated template.

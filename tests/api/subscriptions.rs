@@ -14,10 +14,7 @@ use crate::helpers::{
 /// Inserts a movement the way the service does (stock row and ledger row in one
 /// transaction), committed or rolled back.
 pub(crate) async fn movement(db_url: &str, product: i32, store: i32, delta: i32, commit: bool) {
-    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(conn);
+    let client = crate::helpers::sql(db_url).await;
     let end = if commit { "COMMIT" } else { "ROLLBACK" };
     client
         .batch_execute(&format!(
@@ -33,8 +30,6 @@ pub(crate) async fn movement(db_url: &str, product: i32, store: i32, delta: i32,
         ))
         .await
         .unwrap();
-    drop(client);
-    let _ = task.await;
 }
 
 pub(crate) async fn ids(app: &TestApp, token: &str) -> (String, String, String) {
