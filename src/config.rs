@@ -338,6 +338,22 @@ pub struct Limits {
     )]
     pub fanout_first_read_wait_ms: u64,
 
+    /// Weight in the complexity of a list field that takes no page size when the data's
+    /// fan-out is not known (not read yet, or unreadable) or the list is not one the fan-out
+    /// numbers cover.
+    #[arg(long, env = "STOCKROOM_UNPAGED_LIST_WEIGHT", default_value_t = 20)]
+    pub unpaged_list_weight: usize,
+
+    /// What `totalCount` weighs per connection in the complexity (the database counts every
+    /// matching row: like reading a full page).
+    #[arg(long, env = "STOCKROOM_TOTAL_COUNT_WEIGHT", default_value_t = 100)]
+    pub total_count_weight: u64,
+
+    /// What a non-empty `search` filter adds to its field's complexity (an index scan of text
+    /// fragments, then a recheck of every candidate row).
+    #[arg(long, env = "STOCKROOM_SEARCH_WEIGHT", default_value_t = 100)]
+    pub search_weight: u64,
+
     /// How long idempotency keys are kept (hours).
     #[arg(
         long,
@@ -398,15 +414,6 @@ pub const MAX_NODE_IDS: usize = 100;
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 /// A token's `last_used_at` is rewritten only when older than this (no write per request).
 pub const TOKEN_LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
-/// Weight of a list field that takes no page size when the data's fan-out is not known
-/// (not read yet, or unreadable) or the list is not one the fan-out numbers cover.
-pub const UNPAGED_LIST_WEIGHT: usize = 20;
-/// What `totalCount` weighs per connection in the complexity (the database counts every
-/// matching row: like reading a full page).
-pub const TOTAL_COUNT_WEIGHT: u64 = 100;
-/// What a non-empty `search` filter adds to its field's complexity (an index scan of text
-/// fragments, then a recheck of every candidate row).
-pub const SEARCH_WEIGHT: u64 = 100;
 /// Name of the database inside the embedded PostgreSQL.
 pub const EMBEDDED_DATABASE: &str = "stockroom";
 

@@ -25,10 +25,7 @@ use async_graphql::{
 };
 
 use crate::{
-    config::{
-        DEFAULT_PAGE_SIZE, Limits, MAX_PAGE_SIZE, SEARCH_WEIGHT, TOTAL_COUNT_WEIGHT,
-        UNPAGED_LIST_WEIGHT,
-    },
+    config::{DEFAULT_PAGE_SIZE, Limits, MAX_PAGE_SIZE},
     error::AppError,
     graphql::fanout::{Fanout, Snapshot},
 };
@@ -587,12 +584,12 @@ impl<'a> Walker<'a> {
                     }
                     let shape = self.shape.field(ty, name);
                     let mut weight = if name == "totalCount" {
-                        TOTAL_COUNT_WEIGHT
+                        self.limits.total_count_weight
                     } else {
                         1
                     };
                     if self.searches(field) {
-                        weight += SEARCH_WEIGHT;
+                        weight += self.limits.search_weight;
                     }
                     let own = level.count.saturating_mul(weight);
                     let items = self.items(field, ty, shape, level);
@@ -695,7 +692,7 @@ impl<'a> Walker<'a> {
             }
         } else {
             self.shape.list(ty, name, &self.fanout).unwrap_or(ListSize {
-                per_parent: wide(UNPAGED_LIST_WEIGHT),
+                per_parent: wide(self.limits.unpaged_list_weight),
                 total: None,
                 partitions: false,
             })
@@ -937,7 +934,10 @@ mod tests {
         // Unknown numbers weigh the constant of old.
         let unknown =
             estimate(&shape_of(Snapshot::default()), query, serde_json::json!({})).unwrap();
-        assert!(unknown >= 10 * wide(UNPAGED_LIST_WEIGHT), "{unknown}");
+        assert!(
+            unknown >= 10 * wide(Limits::default().unpaged_list_weight),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -978,7 +978,7 @@ mod tests {
         let counted =
             estimate(&shape, "{ products { totalCount } }", serde_json::json!({})).unwrap();
         assert!(
-            counted >= plain + TOTAL_COUNT_WEIGHT - 2,
+            counted >= plain + Limits::default().total_count_weight - 2,
             "{plain} vs {counted}"
         );
         let searched = estimate(
@@ -987,7 +987,7 @@ mod tests {
             serde_json::json!({ "s": "drill" }),
         )
         .unwrap();
-        assert_eq!(searched, plain + SEARCH_WEIGHT);
+        assert_eq!(searched, plain + Limits::default().search_weight);
         let empty = estimate(
             &shape,
             "{ products(filter: {search: \"\"}) { pageInfo { hasNextPage } } }",
