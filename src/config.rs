@@ -406,6 +406,10 @@ default_from_clap!(
     Movements
 );
 
+// Fixed values, not settings: page sizes and the `nodes` limit are the contract's words
+// (CONVENTIONS.md: "Page size is at most 100", "`nodes(ids:)` takes at most 100 ids") and the
+// schema's documentation, read where no settings reach (cursor pagination, loaders).
+
 /// Largest page a connection returns (`first`/`last`).
 pub const MAX_PAGE_SIZE: i64 = 100;
 /// Most IDs one `nodes(ids:)` call takes (more is BAD_USER_INPUT).
