@@ -240,6 +240,7 @@ async fn a_movement_that_outlives_the_request_timeout_is_answered_with_its_outco
     };
     let watcher = sql(&app.db_url).await;
     until_a_session_waits_for_a_lock(&watcher).await;
+    // The locks are held on purpose past the request timeout: these waits are the test.
     tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 6 / 10)).await;
     key_holder.batch_execute("ROLLBACK").await.unwrap();
     tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 7 / 10)).await;

@@ -148,7 +148,8 @@ async fn a_cancelled_request_fails_none_of_the_others_sharing_its_connection() {
     };
     let kept: Vec<_> = (0..20).map(|_| spawn(app.clone(), token.clone())).collect();
     let cancelled: Vec<_> = (0..20).map(|_| spawn(app.clone(), token.clone())).collect();
-    // Mid-way (the token check is answered, the loaders' statements are in flight).
+    // Mid-way (the token check is answered, the loaders' statements are in flight): the
+    // moment of the cancellation is the test; any point inside the requests will do.
     tokio::time::sleep(Duration::from_millis(250)).await;
     for handle in &cancelled {
         handle.abort();
