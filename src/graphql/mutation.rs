@@ -15,6 +15,7 @@ use async_graphql::{Context, ID, MaybeUndefined, Object, Result};
 
 use crate::{
     auth::viewer,
+    config::Movements,
     db::{
         DbPool,
         models::{
@@ -52,9 +53,6 @@ use crate::{
         },
     },
 };
-
-/// Most lines one `recordMovements` call may carry.
-pub const MAX_MOVEMENT_LINES: usize = 100;
 
 /// The write entry points.
 pub struct Mutation;
@@ -209,13 +207,14 @@ async fn run(
 ) -> AppResult<Outcome> {
     let pool = ctx.data_unchecked::<DbPool>().clone();
     let KeyRetention(retention) = *ctx.data_unchecked::<KeyRetention>();
+    let deadlock_retries = ctx.data_unchecked::<Movements>().deadlock_retries;
     let _running = match ctx.data_opt::<MovementWatch>() {
         Some(watch) => Some(watch.start().ok_or(AppError::ServiceUnavailable)?),
         None => None,
     };
     tokio::spawn(async move {
         let mut conn = pool.get().await.map_err(AppError::from)?;
-        movement::execute(&mut conn, &request, &command, retention).await
+        movement::execute(&mut conn, &request, &command, retention, deadlock_retries).await
     })
     .await
     .map_err(AppError::internal)?
@@ -245,7 +244,8 @@ fn parse_line(
     let fields = FieldPaths::under(prefix, store_arg, "quantity");
     let product_id = ids::product_id(product_id, &fields.product)?;
     let store_id = ids::store_id(store_id, &fields.store)?;
-    let quantity = Quantity::parse(quantity, &fields.quantity)?;
+    let max_quantity = ctx.data_unchecked::<Movements>().max_movement_quantity;
+    let quantity = Quantity::parse(quantity, max_quantity, &fields.quantity)?;
     let note = Note::parse_opt(note, &format!("{prefix}.note"))?;
     viewer(ctx).require_store(store_id)?;
     let change = match kind.sign() {
@@ -435,10 +435,11 @@ impl Mutation {
         input: RecordMovementsInput,
     ) -> Result<Option<RecordMovementsPayload>> {
         let user_id = acting_user(ctx, Role::Staff)?;
-        if input.lines.is_empty() || input.lines.len() > MAX_MOVEMENT_LINES {
+        let max_lines = ctx.data_unchecked::<Movements>().max_lines();
+        if input.lines.is_empty() || input.lines.len() > max_lines {
             return Err(AppError::bad_input(
                 "input.lines",
-                format!("give between 1 and {MAX_MOVEMENT_LINES} lines"),
+                format!("give between 1 and {max_lines} lines"),
             )
             .into());
         }
