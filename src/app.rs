@@ -211,6 +211,7 @@ async fn run_on(
     db::models::idempotency::spawn_cleanup(
         pool.clone(),
         settings.limits.idempotency_retention_hours,
+        &settings.movements,
     );
     if embedded {
         let mut conn = pool

@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::{Args, ValueEnum};
+use clap::{Args, FromArgMatches, ValueEnum};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,6 +96,80 @@ pub struct ServeSettings {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub connections: Connections,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub movements: Movements,
+
+    /// How long readiness (`/readyz`) waits for the database before answering 503 (ms).
+    #[arg(long, env = "STOCKROOM_READY_TIMEOUT_MS", default_value_t = 2_000)]
+    pub ready_timeout_ms: u64,
+
+    /// How long a browser may cache a CORS preflight answer (seconds).
+    #[arg(long, env = "STOCKROOM_CORS_MAX_AGE_SECONDS", default_value_t = 600)]
+    pub cors_max_age_seconds: u64,
+}
+
+impl ServeSettings {
+    /// How long readiness waits for the database.
+    pub fn ready_timeout(&self) -> Duration {
+        Duration::from_millis(self.ready_timeout_ms)
+    }
+}
+
+/// Rules of stock movements and of their idempotency keys' cleanup.
+#[derive(Debug, Clone, Args)]
+pub struct Movements {
+    /// Largest quantity one movement line may carry; above it is BAD_USER_INPUT (a typing
+    /// mistake, not a delivery).
+    #[arg(long, env = "STOCKROOM_MAX_MOVEMENT_QUANTITY", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub max_movement_quantity: i32,
+
+    /// Most lines one `recordMovements` call may carry.
+    #[arg(long, env = "STOCKROOM_MAX_MOVEMENT_LINES", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_movement_lines: u64,
+
+    /// How often a movement that lost a deadlock is retried before the error reaches the
+    /// client (rows are locked in a fixed order, so it should not happen).
+    #[arg(long, env = "STOCKROOM_DEADLOCK_RETRIES", default_value_t = 3)]
+    pub deadlock_retries: usize,
+
+    /// How often expired idempotency keys are deleted (seconds).
+    #[arg(long, env = "STOCKROOM_IDEMPOTENCY_CLEANUP_INTERVAL_SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idempotency_cleanup_interval_seconds: u64,
+
+    /// Expired idempotency keys deleted per statement of the cleanup.
+    #[arg(long, env = "STOCKROOM_IDEMPOTENCY_CLEANUP_BATCH", default_value_t = 500,
+          value_parser = clap::value_parser!(i64).range(1..))]
+    pub idempotency_cleanup_batch: i64,
+
+    /// Pause between two statements of one cleanup round, so it never hogs the database (ms).
+    #[arg(
+        long,
+        env = "STOCKROOM_IDEMPOTENCY_CLEANUP_PAUSE_MS",
+        default_value_t = 50
+    )]
+    pub idempotency_cleanup_pause_ms: u64,
+}
+
+impl Movements {
+    /// Most lines of one `recordMovements` call, as a length.
+    pub fn max_lines(&self) -> usize {
+        usize::try_from(self.max_movement_lines).unwrap_or(usize::MAX)
+    }
+
+    /// How often expired idempotency keys are deleted.
+    pub fn cleanup_interval(&self) -> Duration {
+        Duration::from_secs(self.idempotency_cleanup_interval_seconds)
+    }
+
+    /// The pause between two statements of one cleanup round.
+    pub fn cleanup_pause(&self) -> Duration {
+        Duration::from_millis(self.idempotency_cleanup_pause_ms)
+    }
 }
 
 /// How long clients may take to send a request, and how the service stops (src/shutdown.rs).
@@ -111,15 +185,6 @@ pub struct Connections {
     #[arg(long, env = "STOCKROOM_READ_TIMEOUT_SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub read_timeout_seconds: u64,
-}
-
-impl Default for Connections {
-    fn default() -> Self {
-        Self {
-            shutdown_grace_seconds: 30,
-            read_timeout_seconds: 10,
-        }
-    }
 }
 
 impl Connections {
@@ -155,16 +220,6 @@ pub struct ReadSettings {
     /// until it catches up.
     #[arg(long, env = "STOCKROOM_MAX_REPLICA_LAG_MS", default_value_t = 1000)]
     pub max_replica_lag_ms: u64,
-}
-
-impl Default for ReadSettings {
-    fn default() -> Self {
-        Self {
-            shared_connections: 2,
-            read_database_urls: Vec::new(),
-            max_replica_lag_ms: 1000,
-        }
-    }
 }
 
 impl ReadSettings {
@@ -208,17 +263,16 @@ pub struct WsSettings {
     /// with 4408 (ms).
     #[arg(long, env = "STOCKROOM_WS_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
     pub idle_timeout_ms: u64,
+
+    /// A connection that sends no `connection_init` within this long is closed with 4408 (ms).
+    #[arg(long, env = "STOCKROOM_WS_INIT_TIMEOUT_MS", default_value_t = 10_000)]
+    pub init_timeout_ms: u64,
 }
 
-impl Default for WsSettings {
-    fn default() -> Self {
-        Self {
-            token_recheck_ms: 60_000,
-            max_subscriptions_per_connection: 100,
-            max_connections: 10_000,
-            ping_interval_ms: 15_000,
-            idle_timeout_ms: 60_000,
-        }
+impl WsSettings {
+    /// How long a new connection may take to send `connection_init`.
+    pub fn init_timeout(&self) -> Duration {
+        Duration::from_millis(self.init_timeout_ms)
     }
 }
 
@@ -275,6 +329,31 @@ pub struct Limits {
     #[arg(long, env = "STOCKROOM_STATS_REFRESH_MS", default_value_t = 5_000)]
     pub stats_refresh_ms: u64,
 
+    /// How long the first requests after a start wait for the first read of the fan-out
+    /// numbers (ms); past it they are weighed with the fixed list weight.
+    #[arg(
+        long,
+        env = "STOCKROOM_FANOUT_FIRST_READ_WAIT_MS",
+        default_value_t = 2_000
+    )]
+    pub fanout_first_read_wait_ms: u64,
+
+    /// Weight in the complexity of a list field that takes no page size when the data's
+    /// fan-out is not known (not read yet, or unreadable) or the list is not one the fan-out
+    /// numbers cover.
+    #[arg(long, env = "STOCKROOM_UNPAGED_LIST_WEIGHT", default_value_t = 20)]
+    pub unpaged_list_weight: usize,
+
+    /// What `totalCount` weighs per connection in the complexity (the database counts every
+    /// matching row: like reading a full page).
+    #[arg(long, env = "STOCKROOM_TOTAL_COUNT_WEIGHT", default_value_t = 100)]
+    pub total_count_weight: u64,
+
+    /// What a non-empty `search` filter adds to its field's complexity (an index scan of text
+    /// fragments, then a recheck of every candidate row).
+    #[arg(long, env = "STOCKROOM_SEARCH_WEIGHT", default_value_t = 100)]
+    pub search_weight: u64,
+
     /// How long idempotency keys are kept (hours).
     #[arg(
         long,
@@ -284,49 +363,52 @@ pub struct Limits {
     pub idempotency_retention_hours: u64,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_depth: 20,
-            max_complexity: 100_000,
-            max_aliases: 50,
-            max_root_fields: 20,
-            max_batch: 10,
-            max_body_bytes: 1_048_576,
-            request_timeout_ms: 30_000,
-            max_directives: 50,
-            max_tokens: 15_000,
-            apq_cache_size: 1000,
-            get_max_age_seconds: 5,
-            stats_refresh_ms: 5_000,
-            idempotency_retention_hours: 24,
-        }
-    }
-}
-
 impl Limits {
+    /// How long the first requests wait for the first read of the fan-out numbers.
+    pub fn fanout_first_read_wait(&self) -> Duration {
+        Duration::from_millis(self.fanout_first_read_wait_ms)
+    }
+
     /// How long one request may run (`request_timeout_ms`).
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
 }
 
-impl Default for ServeSettings {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            public_read: false,
-            log_format: LogFormat::Text,
-            otlp_endpoint: None,
-            cors_origins: Vec::new(),
-            dev_mode: false,
-            limits: Limits::default(),
-            reads: ReadSettings::default(),
-            ws: WsSettings::default(),
-            connections: Connections::default(),
-        }
-    }
+/// A group of settings at its defaults, reading neither flags nor the environment: each
+/// default is written once, in its `#[arg]` above, and `Default` is derived from it.
+fn clap_defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults"))
+        .mut_args(|arg| arg.env(None::<&'static str>));
+    command
+        .try_get_matches_from(["defaults"])
+        .and_then(|matches| T::from_arg_matches(&matches))
+        .expect("every setting has a default that parses")
 }
+
+/// `Default` for setting groups, from their clap defaults.
+macro_rules! default_from_clap {
+    ($($group:ty),* $(,)?) => {
+        $(impl Default for $group {
+            fn default() -> Self {
+                clap_defaults()
+            }
+        })*
+    };
+}
+
+default_from_clap!(
+    ServeSettings,
+    Limits,
+    ReadSettings,
+    WsSettings,
+    Connections,
+    Movements
+);
+
+// Fixed values, not settings: page sizes and the `nodes` limit are the contract's words
+// (CONVENTIONS.md: "Page size is at most 100", "`nodes(ids:)` takes at most 100 ids") and the
+// schema's documentation, read where no settings reach (cursor pagination, loaders).
 
 /// Largest page a connection returns (`first`/`last`).
 pub const MAX_PAGE_SIZE: i64 = 100;
@@ -336,16 +418,40 @@ pub const MAX_NODE_IDS: usize = 100;
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 /// A token's `last_used_at` is rewritten only when older than this (no write per request).
 pub const TOKEN_LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
-/// Weight of a list field that takes no page size when the data's fan-out is not known
-/// (not read yet, or unreadable) or the list is not one the fan-out numbers cover.
-pub const UNPAGED_LIST_WEIGHT: usize = 20;
-/// What `totalCount` weighs per connection in the complexity (the database counts every
-/// matching row: like reading a full page).
-pub const TOTAL_COUNT_WEIGHT: u64 = 100;
-/// What a non-empty `search` filter adds to its field's complexity (an index scan of text
-/// fragments, then a recheck of every candidate row).
-pub const SEARCH_WEIGHT: u64 = 100;
-/// How long the first requests after a start wait for the first read of the fan-out numbers.
-pub const FANOUT_FIRST_READ_WAIT: Duration = Duration::from_secs(2);
 /// Name of the database inside the embedded PostgreSQL.
 pub const EMBEDDED_DATABASE: &str = "stockroom";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_clap_defaults() {
+        let settings = ServeSettings::default();
+        assert_eq!(settings.limits.max_batch, 10);
+        assert_eq!(settings.ws.init_timeout(), Duration::from_secs(10));
+        assert_eq!(settings.movements.max_movement_quantity, 1_000_000);
+        assert_eq!(settings.movements.max_lines(), 100);
+        assert_eq!(settings.listen, SocketAddr::from(([127, 0, 0, 1], 8000)));
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.connections.read_timeout(), Duration::from_secs(10));
+        assert_eq!(Limits::default().max_batch, settings.limits.max_batch);
+    }
+
+    #[test]
+    fn every_setting_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        let command =
+            DbSettings::augment_args(ServeSettings::augment_args(clap::Command::new("serve")));
+        let undocumented: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .filter(|env| !readme.contains(&format!("| `{env}` |")))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in a README table: {undocumented:?}"
+        );
+    }
+}

@@ -2,26 +2,24 @@
 
 use crate::error::{AppError, AppResult};
 
-/// The largest quantity one movement line may carry; anything above is a typing mistake.
-pub const MAX_MOVEMENT_QUANTITY: i32 = 1_000_000;
-
-/// How many units one movement moves: 1..=[`MAX_MOVEMENT_QUANTITY`].
+/// How many units one movement moves: 1..=the largest quantity a movement may carry
+/// (`STOCKROOM_MAX_MOVEMENT_QUANTITY`; anything above is a typing mistake).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Quantity(i32);
 
 impl Quantity {
-    /// Parses a movement quantity; `field` names the argument in errors.
-    pub fn parse(value: i32, field: &str) -> AppResult<Self> {
+    /// Parses a movement quantity of at most `max`; `field` names the argument in errors.
+    pub fn parse(value: i32, max: i32, field: &str) -> AppResult<Self> {
         if value <= 0 {
             return Err(AppError::bad_input(
                 field,
                 format!("`{field}` must be greater than 0"),
             ));
         }
-        if value > MAX_MOVEMENT_QUANTITY {
+        if value > max {
             return Err(AppError::bad_input(
                 field,
-                format!("`{field}` must be at most {MAX_MOVEMENT_QUANTITY}"),
+                format!("`{field}` must be at most {max}"),
             ));
         }
         Ok(Self(value))
@@ -61,10 +59,10 @@ mod tests {
 
     #[test]
     fn zero_negative_and_absurd_quantities_are_refused() {
-        assert!(Quantity::parse(0, "q").is_err());
-        assert!(Quantity::parse(-1, "q").is_err());
-        assert!(Quantity::parse(MAX_MOVEMENT_QUANTITY + 1, "q").is_err());
-        assert_eq!(Quantity::parse(5, "q").map(Quantity::get).ok(), Some(5));
+        assert!(Quantity::parse(0, 10, "q").is_err());
+        assert!(Quantity::parse(-1, 10, "q").is_err());
+        assert!(Quantity::parse(11, 10, "q").is_err());
+        assert_eq!(Quantity::parse(5, 10, "q").map(Quantity::get).ok(), Some(5));
     }
 
     #[test]

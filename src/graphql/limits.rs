@@ -25,10 +25,7 @@ use async_graphql::{
 };
 
 use crate::{
-    config::{
-        DEFAULT_PAGE_SIZE, FANOUT_FIRST_READ_WAIT, Limits, MAX_PAGE_SIZE, SEARCH_WEIGHT,
-        TOTAL_COUNT_WEIGHT, UNPAGED_LIST_WEIGHT,
-    },
+    config::{DEFAULT_PAGE_SIZE, Limits, MAX_PAGE_SIZE},
     error::AppError,
     graphql::fanout::{Fanout, Snapshot},
 };
@@ -146,6 +143,8 @@ pub struct SchemaShape {
     roots: [String; 3],
     counts: SchemaCounts,
     fanout: Fanout,
+    /// How long [`SchemaShape::ready`] waits for the first read of the fan-out numbers.
+    first_read_wait: std::time::Duration,
 }
 
 fn root_index(ty: OperationType) -> usize {
@@ -164,6 +163,7 @@ impl SchemaShape {
             roots: ["Query".into(), "Mutation".into(), "Subscription".into()],
             counts: SchemaCounts::default(),
             fanout: Fanout::default(),
+            first_read_wait: std::time::Duration::ZERO,
         };
         let Ok(doc) = async_graphql::parser::parse_schema(format!("{sdl}\n{INTROSPECTION_SDL}"))
         else {
@@ -272,16 +272,18 @@ impl SchemaShape {
         shape
     }
 
-    /// The same shape, weighing lists without a page size with these fan-out numbers.
-    pub fn with_fanout(mut self, fanout: Fanout) -> Self {
+    /// The same shape, weighing lists without a page size with these fan-out numbers (the
+    /// first requests wait at most `first_read_wait` for their first read).
+    pub fn with_fanout(mut self, fanout: Fanout, first_read_wait: std::time::Duration) -> Self {
         self.fanout = fanout;
+        self.first_read_wait = first_read_wait;
         self
     }
 
     /// Waits (briefly, once) until the fan-out numbers have been read a first time, so the
     /// first requests after a start are weighed like the later ones.
     pub async fn ready(&self) {
-        self.fanout.ready(FANOUT_FIRST_READ_WAIT).await;
+        self.fanout.ready(self.first_read_wait).await;
     }
 
     /// The size of a list field without a page size, from the data or the schema; `None`
@@ -582,12 +584,12 @@ impl<'a> Walker<'a> {
                     }
                     let shape = self.shape.field(ty, name);
                     let mut weight = if name == "totalCount" {
-                        TOTAL_COUNT_WEIGHT
+                        self.limits.total_count_weight
                     } else {
                         1
                     };
                     if self.searches(field) {
-                        weight += SEARCH_WEIGHT;
+                        weight += self.limits.search_weight;
                     }
                     let own = level.count.saturating_mul(weight);
                     let items = self.items(field, ty, shape, level);
@@ -690,7 +692,7 @@ impl<'a> Walker<'a> {
             }
         } else {
             self.shape.list(ty, name, &self.fanout).unwrap_or(ListSize {
-                per_parent: wide(UNPAGED_LIST_WEIGHT),
+                per_parent: wide(self.limits.unpaged_list_weight),
                 total: None,
                 partitions: false,
             })
@@ -782,7 +784,8 @@ mod tests {
     };
 
     fn shape_of(fanout: Snapshot) -> SchemaShape {
-        SchemaShape::from_sdl(&crate::graphql::schema::sdl()).with_fanout(Fanout::fixed(fanout))
+        SchemaShape::from_sdl(&crate::graphql::schema::sdl())
+            .with_fanout(Fanout::fixed(fanout), std::time::Duration::ZERO)
     }
 
     /// The complexity limit a document needs (its estimate), or the refusal.
@@ -931,7 +934,10 @@ mod tests {
         // Unknown numbers weigh the constant of old.
         let unknown =
             estimate(&shape_of(Snapshot::default()), query, serde_json::json!({})).unwrap();
-        assert!(unknown >= 10 * wide(UNPAGED_LIST_WEIGHT), "{unknown}");
+        assert!(
+            unknown >= 10 * wide(Limits::default().unpaged_list_weight),
+            "{unknown}"
+        );
     }
 
     #[test]
@@ -972,7 +978,7 @@ mod tests {
         let counted =
             estimate(&shape, "{ products { totalCount } }", serde_json::json!({})).unwrap();
         assert!(
-            counted >= plain + TOTAL_COUNT_WEIGHT - 2,
+            counted >= plain + Limits::default().total_count_weight - 2,
             "{plain} vs {counted}"
         );
         let searched = estimate(
@@ -981,7 +987,7 @@ mod tests {
             serde_json::json!({ "s": "drill" }),
         )
         .unwrap();
-        assert_eq!(searched, plain + SEARCH_WEIGHT);
+        assert_eq!(searched, plain + Limits::default().search_weight);
         let empty = estimate(
             &shape,
             "{ products(filter: {search: \"\"}) { pageInfo { hasNextPage } } }",

@@ -32,7 +32,8 @@ pub fn build(pool: DbPool, reads: Reads, settings: &ServeSettings) -> Gate {
         pool.clone(),
         Duration::from_millis(limits.stats_refresh_ms.max(1)),
     );
-    let shape = SchemaShape::from_sdl(&sdl()).with_fanout(fanout.clone());
+    let shape =
+        SchemaShape::from_sdl(&sdl()).with_fanout(fanout.clone(), limits.fanout_first_read_wait());
     let live = LiveHub::new(pool.clone());
     let schema = builder(pool.clone(), live.clone(), fanout.clone(), settings).finish();
     let refusing = builder(pool.clone(), live, fanout, settings)
@@ -66,6 +67,7 @@ fn builder(
         .data(KeyRetention(idempotency::retention_of_hours(
             limits.idempotency_retention_hours,
         )))
+        .data(settings.movements.clone())
         .data(pool);
     if settings.dev_mode {
         builder

@@ -24,12 +24,12 @@ use tower_http::{
 
 use crate::app::AppState;
 
-/// How long a browser may cache a CORS preflight answer (seconds).
-const CORS_MAX_AGE_SECONDS: u64 = 600;
-
 /// The service's router.
 pub fn router(state: AppState) -> Router {
-    let cors = cors(&state.settings.cors_origins);
+    let cors = cors(
+        &state.settings.cors_origins,
+        state.settings.cors_max_age_seconds,
+    );
     let read_timeout = state.settings.connections.read_timeout();
     let router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -58,7 +58,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// CORS for the configured origins (`*` = any); none configured = no CORS headers at all.
-fn cors(origins: &[String]) -> Option<CorsLayer> {
+fn cors(origins: &[String], max_age_seconds: u64) -> Option<CorsLayer> {
     let origins: Vec<&str> = origins
         .iter()
         .map(|o| o.trim())
@@ -88,6 +88,6 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
                 header::HeaderName::from_static(graphql::CONSISTENCY_HEADER),
             ])
             .expose_headers([header::HeaderName::from_static(request_id::HEADER)])
-            .max_age(std::time::Duration::from_secs(CORS_MAX_AGE_SECONDS)),
+            .max_age(std::time::Duration::from_secs(max_age_seconds)),
     )
 }

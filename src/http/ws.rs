@@ -63,8 +63,6 @@ use crate::{
 
 /// The sub-protocol spoken.
 const PROTOCOL: &str = "graphql-transport-ws";
-/// How long a client may take to send `connection_init` (fixed by the contract).
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Messages of running operations waiting for the socket, per connection; a subscription
 /// whose messages cannot be sent waits (and skips events it lags behind on).
 const OUTGOING_BUFFER: usize = 64;
@@ -187,7 +185,8 @@ async fn initialise(
     state: &AppState,
     upgrade_credentials: Credentials,
 ) -> Option<(Viewer, Credentials)> {
-    let refusal = match tokio::time::timeout(INIT_TIMEOUT, socket.recv()).await {
+    let refusal = match tokio::time::timeout(state.settings.ws.init_timeout(), socket.recv()).await
+    {
         Err(_) => (close_code::TIMEOUT, "Connection initialisation timeout"),
         Ok(None | Some(Err(_))) => return None,
         Ok(Some(Ok(Message::Text(raw)))) => match serde_json::from_str::<ClientMessage>(&raw) {

@@ -3,16 +3,23 @@
 
 use serde_json::json;
 
-use crate::helpers::{BIN, Served, TestApp, error_code};
+use crate::helpers::{BIN, Served, TestApp, error_code, post_graphql};
 
-/// Runs the binary on the app's database; returns stdout (panics on failure).
-pub(crate) async fn stockroom(app: &TestApp, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(BIN)
-        .args(args)
-        .env("DATABASE_URL", &app.db_url)
-        .output()
-        .await
-        .unwrap();
+/// Runs the binary with `args` and these environment variables (`None` removes one).
+async fn run(args: &[&str], envs: &[(&str, Option<&std::ffi::OsStr>)]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args);
+    for (key, value) in envs {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.output().await.unwrap()
+}
+
+/// The stdout of a run that succeeded (panics with its stderr otherwise).
+fn succeeded(out: std::process::Output, args: &[&str]) -> String {
     assert!(
         out.status.success(),
         "stockroom {args:?}: {}",
@@ -21,14 +28,15 @@ pub(crate) async fn stockroom(app: &TestApp, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs the binary on the app's database; returns stdout (panics on failure).
+pub(crate) async fn stockroom(app: &TestApp, args: &[&str]) -> String {
+    let out = run(args, &[("DATABASE_URL", Some(app.db_url.as_ref()))]).await;
+    succeeded(out, args)
+}
+
 /// Runs the binary expecting failure; returns stderr.
 async fn stockroom_fails(app: &TestApp, args: &[&str]) -> String {
-    let out = tokio::process::Command::new(BIN)
-        .args(args)
-        .env("DATABASE_URL", &app.db_url)
-        .output()
-        .await
-        .unwrap();
+    let out = run(args, &[("DATABASE_URL", Some(app.db_url.as_ref()))]).await;
     assert!(!out.status.success(), "stockroom {args:?} should fail");
     String::from_utf8(out.stderr).unwrap()
 }
@@ -172,30 +180,14 @@ async fn user_create_works_on_the_embedded_default_while_serve_holds_the_data_di
     let serve = Served::embedded(&dir.0).await;
     let base = serve.base.clone();
 
-    let out = tokio::process::Command::new(BIN)
-        .args(["user", "create", "late", "--role", "viewer"])
-        .env_remove("DATABASE_URL")
-        .env("STOCKROOM_DATA_DIR", &dir.0)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let args = ["user", "create", "late", "--role", "viewer"];
+    let envs = [
+        ("DATABASE_URL", None),
+        ("STOCKROOM_DATA_DIR", Some(dir.0.as_os_str())),
+    ];
+    let stdout = succeeded(run(&args, &envs).await, &args);
     let token = last_line(&stdout);
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": "{ viewer { username } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = post_graphql(&base, token, "{ viewer { username } }", json!({})).await;
     assert_eq!(body["data"]["viewer"]["username"], "late", "{body}");
 
     // Stop serve gracefully so it stops its PostgreSQL before the directory goes.

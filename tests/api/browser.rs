@@ -19,16 +19,7 @@ fn browser_dir() -> PathBuf {
 #[tokio::test]
 async fn graphiql_and_the_console_work_in_headless_chromium() {
     let dir = browser_dir();
-    if !dir.join("node_modules/playwright-core").is_dir() {
-        // CI runs `npm ci` first; a developer's first run installs the locked packages.
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .await
-            .expect("npm is needed for the browser tests (Node 20)");
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    }
+    crate::helpers::npm_packages(&dir, "playwright-core", "the browser tests").await;
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists(),
         "/usr/bin/chromium is missing: run `bash .ci/setup`"

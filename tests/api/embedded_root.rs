@@ -494,6 +494,9 @@ async fn clients_dripping_a_request_do_not_hold_up_a_stop() {
     });
     let b =
         tokio::spawn(async move { drip(&mut slow_body, b" ", Duration::from_millis(200)).await });
+    // The service shows no sign of a request that has not finished arriving: give the
+    // drips time to be accepted and read from before the stop (a late accept only makes
+    // the stop quicker, which the assertion below would catch).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     assert!(served.terminate().await.success());
@@ -511,7 +514,7 @@ async fn clients_dripping_a_request_do_not_hold_up_a_stop() {
     b.abort();
 }
 
-async fn ws_next(socket: &mut crate::helpers::WsStream) -> Message {
+async fn ws_next(socket: &mut crate::helpers::ws::WsStream) -> Message {
     tokio::time::timeout(Duration::from_secs(30), socket.next())
         .await
         .expect("a message within 30 s")
@@ -544,15 +547,7 @@ async fn a_websocket_movement_in_flight_at_sigterm_is_answered_durable_and_the_s
     let product = ids["data"]["products"]["edges"][0]["node"]["id"].clone();
     let store = ids["data"]["stores"]["edges"][0]["node"]["id"].clone();
 
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("{}/graphql/ws", served.base.replace("http://", "ws://"))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    let mut socket = crate::helpers::ws::ws_open(&format!("{}/graphql/ws", served.base)).await;
     let send = |v: Value| Message::text(v.to_string());
     socket
         .send(send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})))
@@ -579,16 +574,21 @@ async fn a_websocket_movement_in_flight_at_sigterm_is_answered_durable_and_the_s
             "variables": {"i": {"productId": product, "storeId": store, "countedQuantity": 777, "reason": "stop"}}}})))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The movement is in flight: it waits for the table the blocker holds.
+    // (Seen from a session of its own: one inside a transaction sees a frozen snapshot.)
+    crate::helpers::until_a_session_waits_for_a_lock(&crate::helpers::sql(&url).await).await;
     let pid = nix::unistd::Pid::from_raw(served.child.id().unwrap() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert!(
-        TcpStream::connect(served.base.trim_start_matches("http://"))
-            .await
-            .is_err(),
-        "no new connections once stopping"
-    );
+    crate::helpers::until(
+        crate::helpers::ws::WAIT,
+        "new connections are still accepted while stopping",
+        || async {
+            TcpStream::connect(served.base.trim_start_matches("http://"))
+                .await
+                .is_err()
+        },
+    )
+    .await;
     socket
         .send(send(json!({"id": "late", "type": "subscribe", "payload": {"query": "{ viewer { username } }"}})))
         .await
@@ -707,10 +707,13 @@ async fn a_second_sigterm_stops_at_once_and_still_stops_postgresql() {
         .unwrap();
     let dripper =
         tokio::spawn(async move { drip(&mut slow_body, b" ", Duration::from_millis(200)).await });
-    // Accepted and in flight before the stop begins.
+    // Accepted and in flight before the stop begins (nothing outside shows a request whose
+    // body is still arriving, so this one wait stays; a late accept fails the test below).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = nix::unistd::Pid::from_raw(served.child.id().unwrap() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    // Two seconds after the first signal the service must still be waiting: the wait is
+    // the test.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         served.child.try_wait().unwrap().is_none(),

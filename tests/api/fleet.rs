@@ -2,15 +2,19 @@
 //! load balancer would see them) share live updates, idempotency keys and token revocation
 //! through PostgreSQL alone.
 
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt, future::join_all};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use futures::future::join_all;
+use serde_json::json;
 
 use crate::{
-    helpers::{BIN, Served, TestApp, empty_database, error_code, post_graphql as graphql},
-    mutations_support::{MOVE_FIELDS, fixture, ledger_count, reconciliation_errors, stock_of},
+    helpers::{
+        BIN, Served, TestApp, empty_database, error_code, post_graphql as graphql,
+        until_a_session_waits_for_a_lock,
+        ws::{WsClient, until_listening},
+    },
+    mutations_support::{
+        MOVE_FIELDS, assert_one_movement_recorded, fixture, ledger_count, reconciliation_errors,
+        stock_of,
+    },
 };
 
 /// Two `serve` processes (A and B) on the database of `app`.
@@ -20,64 +24,21 @@ async fn two_instances(app: &TestApp) -> (Served, Served) {
     (a, b)
 }
 
-/// An acknowledged graphql-transport-ws session on an instance.
-async fn socket(
-    base: &str,
-    token: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut req = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1))
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let init =
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    let ack = next_message(&mut ws).await;
-    assert_eq!(ack["type"], "connection_ack", "{ack}");
-    ws
-}
-
-/// The next message that is not a ping or pong, within 10 s.
-async fn next_message(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Value {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message within 10 s")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(text) = msg {
-            let value: Value = serde_json::from_str(&text).unwrap();
-            if value["type"] != "ping" && value["type"] != "pong" {
-                return value;
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_subscriber_on_one_instance_receives_a_movement_committed_through_another() {
     let app = TestApp::spawn().await;
     let f = fixture(&app, 10).await;
     let (a, b) = two_instances(&app).await;
 
-    let mut ws = socket(&a.base, &f.admin).await;
+    let mut ws = WsClient::connect_to(&a.base, &f.admin).await;
     let subscription = format!(
         r#"subscription {{ stockChanged(storeId: "{}", productId: "{}") {{
              stock {{ quantity }} transaction {{ id type quantity }} }} }}"#,
         f.store_ids[0], f.product_id
     );
-    let msg = json!({"id": "1", "type": "subscribe", "payload": {"query": subscription}});
-    ws.send(Message::text(msg.to_string())).await.unwrap();
-    // The listener starts with the first subscriber; give it a moment to LISTEN.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    ws.subscribe("1", &subscription).await;
+    // The listener starts with the first subscriber: A listens before B commits.
+    until_listening(&app.db_url).await;
 
     let body = graphql(
         &b.base,
@@ -89,7 +50,7 @@ async fn a_subscriber_on_one_instance_receives_a_movement_committed_through_anot
     assert!(error_code(&body).is_none(), "{body}");
     let committed = &body["data"]["recordInbound"]["transaction"]["id"];
 
-    let event = next_message(&mut ws).await;
+    let event = ws.next().await;
     assert_eq!(event["type"], "next", "{event}");
     let change = &event["payload"]["data"]["stockChanged"];
     assert_eq!(change["transaction"]["id"], *committed, "{event}");
@@ -122,15 +83,7 @@ async fn twenty_duplicates_of_one_key_split_over_two_instances_record_one_moveme
     }
     assert_eq!(bodies[0]["data"]["recordOutbound"]["newStock"], 95);
     assert_eq!(stock_of(&app.db_url, f.product, f.stores[1]).await, 95);
-    assert_eq!(
-        ledger_count(
-            &app.db_url,
-            &format!("store_id = {} AND user_id IS NOT NULL", f.stores[1])
-        )
-        .await,
-        1
-    );
-    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+    assert_one_movement_recorded(&app.db_url, f.stores[1]).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,24 +171,8 @@ async fn a_movement_in_flight_when_the_primary_drops_its_connections_is_unavaila
         })
     };
     let admin = crate::mutations_support::sql(&app.db_url).await;
-    let mut waiting = false;
-    for _ in 0..100 {
-        let n: i64 = admin
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if n > 0 {
-            waiting = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(waiting, "the transfer waits for the row lock");
+    // The transfer waits for the row lock.
+    until_a_session_waits_for_a_lock(&admin).await;
 
     // The primary goes away for the service: every session but ours ends mid-transaction.
     admin

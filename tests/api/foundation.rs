@@ -132,15 +132,12 @@ async fn liveness_is_200_and_readiness_follows_the_database_down_and_back_up() {
     );
 
     pg.restart(&options).unwrap();
-    let mut ready = false;
-    for _ in 0..50 {
-        if app.get("/readyz").await.0 == 200 {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(ready, "readiness recovers by itself");
+    crate::helpers::until(
+        Duration::from_secs(20),
+        "readiness does not recover by itself",
+        || async { app.get("/readyz").await.0 == 200 },
+    )
+    .await;
     let body = app.graphql_as(&token, FIRST_PRODUCTS, json!({})).await;
     assert!(body["errors"].is_null(), "queries work again: {body}");
     pg.stop().unwrap();

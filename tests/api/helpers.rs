@@ -18,6 +18,8 @@ use stockroom::{
 };
 use tokio::sync::{OnceCell, oneshot};
 
+pub mod ws;
+
 /// The PostgreSQL server of this test run.
 struct Cluster {
     /// URL template with `{db}` where the database name goes.
@@ -94,7 +96,6 @@ fn replace_db_name(url: &str) -> String {
     out
 }
 
-/// Runs one statement on the server's maintenance database.
 /// A plain SQL client on `db_url` (its connection runs on a task of its own), for the checks
 /// and set-ups tests make behind the service's back.
 pub async fn sql(db_url: &str) -> tokio_postgres::Client {
@@ -105,14 +106,13 @@ pub async fn sql(db_url: &str) -> tokio_postgres::Client {
     client
 }
 
-pub async fn admin_execute(admin_url: &str, sql: &str) {
-    let (client, conn) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+/// Runs one statement on the server's maintenance database.
+pub async fn admin_execute(admin_url: &str, statement: &str) {
+    sql(admin_url)
         .await
-        .expect("connect to the test server");
-    let task = tokio::spawn(conn);
-    client.batch_execute(sql).await.expect(sql);
-    drop(client);
-    let _ = task.await;
+        .batch_execute(statement)
+        .await
+        .expect(statement);
 }
 
 /// A fresh database of its own, cloned from the migrated template.
@@ -242,14 +242,7 @@ impl TestApp {
     }
 
     async fn graphql_with(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut req = self
-            .client
-            .post(format!("{}/graphql", self.base))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        req.send().await.unwrap().json().await.unwrap()
+        post_graphql_with(&self.client, &self.base, token, &[], query, variables).await
     }
 
     /// Creates a user with a role (and store scope, by store id) and returns a token for it.
@@ -336,16 +329,76 @@ async fn drop_database(db_url: &str) {
 /// POSTs a document with a bearer token to the service at `base` (`http://host:port`);
 /// returns the JSON body.
 pub async fn post_graphql(base: &str, token: &str, query: &str, variables: Value) -> Value {
-    reqwest::Client::new()
+    post_graphql_with(
+        &reqwest::Client::new(),
+        base,
+        Some(token),
+        &[],
+        query,
+        variables,
+    )
+    .await
+}
+
+/// The one way tests POST a GraphQL document: through `client` to the service at `base`
+/// (`http://host:port`), with a bearer `token` when given and extra `headers`; returns the
+/// JSON body. `TestApp::graphql`/`graphql_as` and [`post_graphql`] are shorthands for it.
+pub async fn post_graphql_with(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    query: &str,
+    variables: Value,
+) -> Value {
+    let mut req = client
         .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.unwrap().json().await.unwrap()
+}
+
+/// Polls `check` until it holds; fails the test, saying `what` did not happen, after
+/// `within`. The way to wait for something to become ready (never a fixed sleep).
+pub async fn until<F, Fut>(within: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// How many sessions on the database of `db` wait for a lock now (`db` must not be inside a
+/// transaction: there `pg_stat_activity` is a snapshot taken once).
+pub async fn sessions_waiting_for_a_lock(db: &tokio_postgres::Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// Waits until a session on the database of `db` waits for a lock (a request held up by a
+/// lock the test holds is in flight).
+pub async fn until_a_session_waits_for_a_lock(db: &tokio_postgres::Client) {
+    until(
+        ws::WAIT,
+        "no session started waiting for a lock",
+        || async { sessions_waiting_for_a_lock(db).await > 0 },
+    )
+    .await;
 }
 
 /// The `extensions.code` of the first error of a GraphQL response, if any.
@@ -460,6 +513,21 @@ pub fn shared_dir() -> std::path::PathBuf {
     )
 }
 
+/// Installs the locked Node packages of `dir` (`npm ci`) unless `module` is installed: CI runs
+/// `npm ci` first, a developer's first run of `needed_for` installs them.
+pub async fn npm_packages(dir: &std::path::Path, module: &str, needed_for: &str) {
+    if dir.join("node_modules").join(module).is_dir() {
+        return;
+    }
+    let status = tokio::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .await
+        .unwrap_or_else(|err| panic!("npm is needed for {needed_for} (Node 20): {err}"));
+    assert!(status.success(), "npm ci in {} failed", dir.display());
+}
+
 /// The `stockroom` binary built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_stockroom");
 
@@ -529,23 +597,6 @@ impl Served {
             .expect("serve stops within 60 s")
             .unwrap()
     }
-}
-
-/// A WebSocket to the test server.
-pub type WsStream =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens a `graphql-transport-ws` WebSocket on `path` (`/graphql/ws` or `/graphql`).
-pub async fn ws_connect(app: &TestApp, path: &str) -> WsStream {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("ws://{}{path}", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    tokio_tungstenite::connect_async(req).await.unwrap().0
 }
 
 /// A TCP proxy to a test database whose open connections can be silenced: after

@@ -14,16 +14,7 @@ fn audit_dir() -> PathBuf {
 #[tokio::test]
 async fn the_graphql_over_http_audit_suite_passes_every_must() {
     let dir = audit_dir();
-    if !dir.join("node_modules/graphql-http").is_dir() {
-        // CI runs `npm ci` first; a developer's first run installs the locked packages.
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .await
-            .expect("npm is needed for the GraphQL-over-HTTP audit (Node 20)");
-        assert!(status.success(), "npm ci in {} failed", dir.display());
-    }
+    crate::helpers::npm_packages(&dir, "graphql-http", "the GraphQL-over-HTTP audit").await;
     let app = TestApp::spawn().await;
     let out = Command::new("node")
         .arg("audit.mjs")

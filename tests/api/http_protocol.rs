@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use stockroom::config::ServeSettings;
 
 use crate::{
-    helpers::{self, TestApp},
+    helpers::{self, TestApp, ws::WsClient},
     http_support::{app_with_public_read, get_graphql, post_json, post_raw},
 };
 
@@ -430,34 +430,21 @@ async fn an_unacceptable_accept_header_is_refused_with_406() {
 
 #[tokio::test]
 async fn graphql_upgrades_to_graphql_transport_ws_and_applies_the_limits_there_too() {
-    use futures::SinkExt;
-    use tokio_tungstenite::tungstenite::Message;
-
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
-    let mut socket = crate::helpers::ws_connect(&app, "/graphql").await;
-    let init =
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
-    socket.send(Message::text(init.to_string())).await.unwrap();
-    let ack = read_text(&mut socket).await;
-    assert_eq!(ack["type"], "connection_ack");
+    let mut ws = WsClient::connect_at(&format!("{}/graphql", app.base), &token).await;
 
-    let sub =
-        json!({"id": "1", "type": "subscribe", "payload": {"query": "{ viewer { username } }"}});
-    socket.send(Message::text(sub.to_string())).await.unwrap();
-    let msg = read_text(&mut socket).await;
+    let payload = ws.run("1", "{ viewer { username } }").await;
     assert_eq!(
-        msg["payload"]["data"]["viewer"]["username"], "test-admin",
-        "{msg}"
+        payload["data"]["viewer"]["username"], "test-admin",
+        "{payload}"
     );
 
     let aliases: String = (0..60).map(|i| format!("a{i}: __typename ")).collect();
-    let sub =
-        json!({"id": "2", "type": "subscribe", "payload": {"query": format!("{{ {aliases} }}")}});
-    socket.send(Message::text(sub.to_string())).await.unwrap();
-    let mut msg = read_text(&mut socket).await;
+    ws.subscribe("2", &format!("{{ {aliases} }}")).await;
+    let mut msg = ws.next().await;
     while msg["id"] != "2" {
-        msg = read_text(&mut socket).await;
+        msg = ws.next().await;
     }
     let errors = if msg["type"] == "error" {
         msg["payload"].clone()
@@ -468,18 +455,4 @@ async fn graphql_upgrades_to_graphql_transport_ws_and_applies_the_limits_there_t
         errors[0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
         "{msg}"
     );
-}
-
-async fn read_text(socket: &mut crate::helpers::WsStream) -> Value {
-    use futures::StreamExt;
-    loop {
-        let msg = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = msg {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
 }

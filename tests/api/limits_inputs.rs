@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use stockroom::{config::ServeSettings, domain::role::Role};
 
 use crate::{
-    helpers::{TestApp, error_code},
+    helpers::{TestApp, error_code, sessions_waiting_for_a_lock, until},
     http_support::{DEAD_DATABASE, post_json},
     mutations_support::{fixture, sql},
 };
@@ -250,25 +250,11 @@ async fn the_sql_of_a_request_that_timed_out_is_stopped_too() {
     // the lock is still held — well before the lock_timeout (the tests' pool timeout, 3 s)
     // would end it.
     let watcher = sql(&app.db_url).await;
-    let deadline = Instant::now() + Duration::from_secs(1);
-    loop {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting == 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the timed-out statement still waits"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        Duration::from_secs(1),
+        "the timed-out statement still waits",
+        || async { sessions_waiting_for_a_lock(&watcher).await == 0 },
+    )
+    .await;
     holder.batch_execute("ROLLBACK").await.unwrap();
 }

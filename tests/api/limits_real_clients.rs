@@ -3,13 +3,13 @@
 //! examples. Lists without a page size are weighed by the data's fan-out, read when the server
 //! starts and again when the catalogue changes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use stockroom::{config::ServeSettings, domain::role::Role};
 
 use crate::{
-    helpers::{TestApp, error_code},
+    helpers::{TestApp, error_code, until},
     mutations_support::sql,
 };
 
@@ -194,16 +194,13 @@ async fn the_fan_out_is_read_again_when_the_catalogue_changes() {
             .await;
         no_errors(&body, "createCategory");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let body = app.graphql_as(&admin, query, json!({})).await;
-        if error_code(&body) == Some("QUERY_TOO_COMPLEX") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the new fan-out was not read: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        "the new fan-out was not read",
+        || async {
+            let body = app.graphql_as(&admin, query, json!({})).await;
+            error_code(&body) == Some("QUERY_TOO_COMPLEX")
+        },
+    )
+    .await;
 }

@@ -256,6 +256,39 @@ async fn opposite_transfers_at_once_never_deadlock() {
     assert!(reconciliation_errors(&app.db_url).await.is_empty());
 }
 
+/// Waits until the movements of requests whose clients hung up have all ended: no other
+/// session of the database is in a transaction and the ledger has not grown, over ten checks
+/// in a row (a request the service reads late still starts within that second).
+async fn until_no_movement_runs(db_url: &str) {
+    let db = sql(db_url).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (mut quiet_checks, mut last_ledger) = (0, -1);
+    while quiet_checks < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the movements never stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(80)).await;
+        let row = db
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                           AND backend_type = 'client backend' AND xact_start IS NOT NULL), \
+                        (SELECT count(*) FROM inventory_transactions)",
+                &[],
+            )
+            .await
+            .unwrap();
+        let (busy, ledger): (i64, i64) = (row.get(0), row.get(1));
+        quiet_checks = if busy == 0 && ledger == last_ledger {
+            quiet_checks + 1
+        } else {
+            0
+        };
+        last_ledger = ledger;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_that_hang_up_mid_request_leave_whole_movements_or_nothing() {
     let app = Arc::new(TestApp::spawn().await);
@@ -278,7 +311,7 @@ async fn clients_that_hang_up_mid_request_leave_whole_movements_or_nothing() {
         })
     });
     join_all(calls).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    until_no_movement_runs(&app.db_url).await;
     let errors = reconciliation_errors(&app.db_url).await;
     assert!(errors.is_empty(), "{errors:?}");
     let legs = ledger_count(&app.db_url, "reference IS NOT NULL").await;

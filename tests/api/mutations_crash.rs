@@ -11,7 +11,7 @@ use futures::future::join_all;
 use serde_json::json;
 
 use crate::{
-    helpers::{Served, TestApp, fresh_database},
+    helpers::{Served, TestApp, fresh_database, post_graphql},
     mutations_support::{fixture, reconciliation_errors, sql},
 };
 
@@ -64,7 +64,14 @@ async fn a_server_killed_mid_burst_keeps_every_acknowledged_movement_and_reconci
         })
     });
     let workers: Vec<_> = workers.collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill mid-burst: once a good number of movements were acknowledged (and more are in
+    // flight: the workers keep sending).
+    crate::helpers::until(
+        Duration::from_secs(60),
+        "the burst did not get going",
+        || async { acked.lock().unwrap().len() > 50 },
+    )
+    .await;
     child.start_kill().unwrap(); // SIGKILL
     child.wait().await.unwrap();
     join_all(workers).await;
@@ -76,17 +83,13 @@ async fn a_server_killed_mid_burst_keeps_every_acknowledged_movement_and_reconci
     );
 
     let (_again, base) = serve(&db_url).await;
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(&f.admin)
-        .json(&json!({"query": "query($p: ID!, $s: ID!) { stock(productId: $p, storeId: $s) { quantity } }",
-                      "variables": {"p": f.product_id, "s": f.store_ids[0]}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = post_graphql(
+        &base,
+        &f.admin,
+        "query($p: ID!, $s: ID!) { stock(productId: $p, storeId: $s) { quantity } }",
+        json!({"p": f.product_id, "s": f.store_ids[0]}),
+    )
+    .await;
     assert!(body["data"]["stock"]["quantity"].is_number(), "{body}");
 
     let db = sql(&db_url).await;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use stockroom::config::ServeSettings;
 
 use crate::{
-    helpers::{TestApp, error_code},
+    helpers::{TestApp, error_code, until_a_session_waits_for_a_lock},
     mutations_support::{fixture, ledger_count, movement, reconciliation_errors, sql, stock_of},
 };
 
@@ -196,26 +196,6 @@ async fn a_reorder_point_set_while_a_first_inbound_arrives_keeps_both() {
     assert!(reconciliation_errors(&app.db_url).await.is_empty());
 }
 
-/// Waits until some session of the database waits for a lock (the server's statement).
-async fn until_a_session_waits_for_a_lock(db: &tokio_postgres::Client) {
-    for _ in 0..200 {
-        let waiting: i64 = db
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no session started waiting for a lock");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_movement_that_outlives_the_request_timeout_is_answered_with_its_outcome() {
     const TIMEOUT_MS: u64 = 2000;
@@ -260,6 +240,7 @@ async fn a_movement_that_outlives_the_request_timeout_is_answered_with_its_outco
     };
     let watcher = sql(&app.db_url).await;
     until_a_session_waits_for_a_lock(&watcher).await;
+    // The locks are held on purpose past the request timeout: these waits are the test.
     tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 6 / 10)).await;
     key_holder.batch_execute("ROLLBACK").await.unwrap();
     tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 7 / 10)).await;

@@ -13,7 +13,9 @@ use stockroom::{
 
 use crate::{
     helpers::{TestApp, error_code},
-    mutations_support::{fixture, ledger_count, movement, reconciliation_errors, sql},
+    mutations_support::{
+        assert_one_movement_recorded, fixture, ledger_count, movement, reconciliation_errors, sql,
+    },
 };
 
 #[tokio::test]
@@ -136,15 +138,7 @@ async fn fifty_concurrent_replays_of_one_key_record_exactly_one_movement() {
         ids.iter().all(|id| *id == ids[0]),
         "one transaction id for all"
     );
-    assert_eq!(
-        ledger_count(
-            &app.db_url,
-            &format!("store_id = {} AND user_id IS NOT NULL", f.stores[1])
-        )
-        .await,
-        1
-    );
-    assert!(reconciliation_errors(&app.db_url).await.is_empty());
+    assert_one_movement_recorded(&app.db_url, f.stores[1]).await;
 }
 
 #[tokio::test]

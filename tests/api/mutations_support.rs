@@ -120,6 +120,20 @@ pub async fn ledger_count(db_url: &str, condition: &str) -> i64 {
         .get(0)
 }
 
+/// Asserts that exactly one movement by a user was recorded in `store` and that the ledger
+/// reconciles with the stock (what a burst of duplicates of one idempotency key leaves).
+pub async fn assert_one_movement_recorded(db_url: &str, store: i32) {
+    assert_eq!(
+        ledger_count(
+            db_url,
+            &format!("store_id = {store} AND user_id IS NOT NULL")
+        )
+        .await,
+        1
+    );
+    assert!(reconciliation_errors(db_url).await.is_empty());
+}
+
 /// Pairs whose stock differs from the sum of their ledger, or whose `quantity_after` is not
 /// the running sum in (created_at, id) order. Empty when everything reconciles.
 pub async fn reconciliation_errors(db_url: &str) -> Vec<String> {

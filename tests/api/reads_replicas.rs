@@ -183,16 +183,19 @@ impl Setup {
 
     /// (quantity, product name) as a query reads them, with a consistency token or not.
     async fn read(&self, consistency: Option<&str>) -> (i64, String) {
-        let mut req = self
-            .app
-            .client
-            .post(format!("{}/graphql", self.app.base))
-            .bearer_auth(&self.f.admin)
-            .json(&json!({ "query": STOCK, "variables": self.vars() }));
-        if let Some(token) = consistency {
-            req = req.header("stockroom-consistency", token);
-        }
-        let body: Value = req.send().await.unwrap().json().await.unwrap();
+        let headers: Vec<(&str, &str)> = consistency
+            .map(|token| ("stockroom-consistency", token))
+            .into_iter()
+            .collect();
+        let body = crate::helpers::post_graphql_with(
+            &self.app.client,
+            &self.app.base,
+            Some(&self.f.admin),
+            &headers,
+            STOCK,
+            self.vars(),
+        )
+        .await;
         assert!(body.get("errors").is_none(), "{body}");
         (
             body["data"]["stock"]["quantity"].as_i64().unwrap(),
@@ -281,8 +284,14 @@ async fn a_replica_lagging_more_than_the_limit_is_skipped_until_it_catches_up() 
     )
     .await
     .unwrap();
-    // Past the limit (and a check or two), the primary serves: the new name.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Past the limit (and a check or two), the primary serves: the new name (the paused
+    // replica still has the old one).
+    crate::helpers::until(
+        Duration::from_secs(20),
+        "the lagging replica kept serving",
+        || async { s.read(None).await.1 == "Renamed" },
+    )
+    .await;
     let before = s.app.reads_served_by("replica1").await;
     for _ in 0..5 {
         assert_eq!(s.read(None).await.1, "Renamed");
@@ -305,6 +314,10 @@ async fn a_replica_that_goes_down_leaves_its_reads_to_the_primary_until_it_is_ba
     for _ in 0..5 {
         assert_eq!(s.read(None).await.0, 10);
     }
+    // Give the monitor (a check every 100 ms) time to mark the replica down. Nothing outside
+    // shows its verdict, and the reads below are answered by the primary either way (a read
+    // the replica cannot serve falls back): the wait only makes them take the marked-down
+    // path, so it may stay a fixed one.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let before = s.app.reads_served_by("replica1").await;
     for _ in 0..5 {

@@ -179,6 +179,8 @@ async fn a_broken_shared_connection_fails_none_of_the_requests_sharing_it() {
     let admin = sql(&app.db_url).await;
     let requests = burst(&app, &token, 40);
     let cut = async {
+        // Mid-burst: the timing is the test (some requests answered, others in flight on
+        // the connection cut); any point inside the burst will do.
         tokio::time::sleep(Duration::from_millis(150)).await;
         let ended: i64 = admin
             .query_one(
@@ -214,7 +216,8 @@ async fn a_cancelled_request_fails_none_of_the_others_sharing_its_connection() {
     };
     let kept: Vec<_> = (0..20).map(|_| spawn(app.clone(), token.clone())).collect();
     let cancelled: Vec<_> = (0..20).map(|_| spawn(app.clone(), token.clone())).collect();
-    // Mid-way (the token check is answered, the loaders' statements are in flight).
+    // Mid-way (the token check is answered, the loaders' statements are in flight): the
+    // moment of the cancellation is the test; any point inside the requests will do.
     tokio::time::sleep(Duration::from_millis(250)).await;
     for handle in &cancelled {
         handle.abort();
@@ -266,8 +269,15 @@ async fn reads_go_on_while_transactions_have_exhausted_the_pool() {
         }
     };
     let movements = futures::future::join_all((0..6).map(move_one));
+    let watcher = sql(&app.db_url).await;
     let reads = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Both transaction connections are taken: two movements wait for their locks.
+        crate::helpers::until(
+            Duration::from_secs(20),
+            "the movements never took the pool",
+            || async { crate::helpers::sessions_waiting_for_a_lock(&watcher).await >= 2 },
+        )
+        .await;
         futures::future::join_all((0..50).map(|_| app.graphql_as(&f.admin, read, vars.clone())))
             .await
     };

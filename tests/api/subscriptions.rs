@@ -3,20 +3,18 @@
 
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use stockroom::config::ServeSettings;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{SilentProxy, TestApp, WsStream, fresh_database, ws_connect};
+use crate::helpers::{
+    SilentProxy, TestApp, fresh_database,
+    ws::{WsClient, until_listening, ws_connect},
+};
 
 /// Inserts a movement the way the service does (stock row and ledger row in one
 /// transaction), committed or rolled back.
 pub(crate) async fn movement(db_url: &str, product: i32, store: i32, delta: i32, commit: bool) {
-    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let task = tokio::spawn(conn);
+    let client = crate::helpers::sql(db_url).await;
     let end = if commit { "COMMIT" } else { "ROLLBACK" };
     client
         .batch_execute(&format!(
@@ -32,56 +30,6 @@ pub(crate) async fn movement(db_url: &str, product: i32, store: i32, delta: i32,
         ))
         .await
         .unwrap();
-    drop(client);
-    let _ = task.await;
-}
-
-/// A graphql-transport-ws client that has been acknowledged.
-struct WsClient {
-    socket: WsStream,
-}
-
-impl WsClient {
-    async fn connect(app: &TestApp, token: &str) -> Self {
-        let mut socket = ws_connect(app, "/graphql/ws").await;
-        let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}});
-        socket.send(Message::text(init.to_string())).await.unwrap();
-        let mut client = Self { socket };
-        assert_eq!(client.next().await["type"], "connection_ack");
-        client
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str) {
-        let msg = json!({"id": id, "type": "subscribe", "payload": {"query": query}});
-        self.socket
-            .send(Message::text(msg.to_string()))
-            .await
-            .unwrap();
-    }
-
-    async fn next(&mut self) -> Value {
-        self.next_within(Duration::from_secs(10)).await
-    }
-
-    async fn next_within(&mut self, wait: Duration) -> Value {
-        loop {
-            let msg = tokio::time::timeout(wait, self.socket.next())
-                .await
-                .expect("a message in time")
-                .unwrap()
-                .unwrap();
-            if let Message::Text(text) = msg {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] != "ping" && value["type"] != "pong" {
-                    return value;
-                }
-            }
-        }
-    }
-
-    async fn nothing_within(&mut self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.next()).await.is_err()
-    }
 }
 
 pub(crate) async fn ids(app: &TestApp, token: &str) -> (String, String, String) {
@@ -119,8 +67,8 @@ async fn a_committed_change_reaches_subscribers_of_another_instance_and_a_rolled
         ),
     )
     .await;
-    // Let the listener start before anything is committed.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // `other` listens (on the shared database) before anything is committed.
+    until_listening(&one.db_url).await;
 
     let (p, s) = (1, 1);
     movement(&one.db_url, p, s, 5, false).await;
@@ -177,7 +125,7 @@ async fn low_stock_reached_fires_once_when_a_row_crosses_down_to_its_reorder_poi
         &format!(r#"subscription {{ lowStockReached(storeId: "{ams}") {{ quantity reorderPoint lowStock }} }}"#),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_listening(&app.db_url).await;
 
     movement(&app.db_url, 1, 1, -2, true).await; // still above: reorder + 1
     assert!(ws.nothing_within(Duration::from_secs(1)).await);
@@ -201,26 +149,22 @@ async fn low_stock_reached_fires_once_when_a_row_crosses_down_to_its_reorder_poi
 /// Opens a raw graphql-transport-ws socket and returns the close code the server ends with
 /// after `messages` are sent.
 async fn close_code_after(app: &TestApp, messages: &[Value]) -> Option<u16> {
-    let mut socket = ws_connect(app, "/graphql/ws").await;
+    let mut client = WsClient {
+        socket: ws_connect(app, "/graphql/ws").await,
+    };
     for m in messages {
-        socket.send(Message::text(m.to_string())).await.unwrap();
+        client.send(m.clone()).await;
     }
-    let deadline = Duration::from_secs(15);
-    tokio::time::timeout(deadline, async {
-        while let Some(Ok(msg)) = socket.next().await {
-            if let Message::Close(frame) = msg {
-                return frame.map(|f| u16::from(f.code));
-            }
-        }
-        None
-    })
-    .await
-    .expect("the server closes the socket")
+    client.close_code().await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_websocket_protocol_closes_with_the_contract_codes() {
-    let app = TestApp::spawn().await;
+    // The contract's 10 s for `connection_init` is the setting's default (checked in
+    // config.rs); 2 s here keeps the test short.
+    let mut settings = ServeSettings::default();
+    settings.ws.init_timeout_ms = 2_000;
+    let app = TestApp::spawn_with(settings).await;
     let token = app.admin_token().await;
     let init = |t: &str| json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {t}")}});
     let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { lowStockReached { id } }"}});
@@ -248,7 +192,7 @@ async fn the_websocket_protocol_closes_with_the_contract_codes() {
     assert_eq!(
         close_code_after(&app, &[]).await,
         Some(4408),
-        "no init within 10 s"
+        "no init within the init timeout"
     );
 }
 
@@ -258,16 +202,7 @@ async fn a_change_committed_while_the_listener_reconnects_still_reaches_subscrib
     app.seed_demo().await;
     let token = app.admin_token().await;
     let (product, ams, _ber) = ids(&app, &token).await;
-    let mut ws = WsClient::connect(&app, &token).await;
-    ws.subscribe(
-        "1",
-        &format!(
-            r#"subscription {{ stockChanged(storeId: "{ams}", productId: "{product}") {{
-                 stock {{ quantity }} transaction {{ quantity }} }} }}"#
-        ),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ws = WsClient::subscribed_to_pair(&app, &token, &ams, &product).await;
 
     // Cut the instance's LISTEN connection and commit a change before it is back (it waits a
     // second before reconnecting): no notification can reach it, the ledger still can.
@@ -300,16 +235,7 @@ async fn a_listener_whose_connection_goes_silent_reconnects_and_catches_up() {
     app.seed_demo().await;
     let token = app.admin_token().await;
     let (product, ams, _ber) = ids(&app, &token).await;
-    let mut ws = WsClient::connect(&app, &token).await;
-    ws.subscribe(
-        "1",
-        &format!(
-            r#"subscription {{ stockChanged(storeId: "{ams}", productId: "{product}") {{
-                 stock {{ quantity }} transaction {{ quantity }} }} }}"#
-        ),
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut ws = WsClient::subscribed_to_pair(&app, &token, &ams, &product).await;
 
     proxy.silence();
     movement(&direct, 1, 1, 9, true).await;

@@ -18,7 +18,7 @@ use prost::Message as _;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Served, TestApp, error_code},
+    helpers::{Served, TestApp, error_code, post_graphql_with},
     mutations_support::fixture,
 };
 
@@ -114,14 +114,19 @@ fn describe(span: &Span) -> String {
 
 /// POSTs a document with a token and optionally a `traceparent`.
 async fn graphql(base: &str, token: &str, traceparent: Option<&str>, query: &str) -> Value {
-    let mut req = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query }));
-    if let Some(tp) = traceparent {
-        req = req.header("traceparent", tp);
-    }
-    req.send().await.unwrap().json().await.unwrap()
+    let headers: Vec<(&str, &str)> = traceparent
+        .map(|tp| ("traceparent", tp))
+        .into_iter()
+        .collect();
+    post_graphql_with(
+        &reqwest::Client::new(),
+        base,
+        Some(token),
+        &headers,
+        query,
+        json!({}),
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

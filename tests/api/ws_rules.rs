@@ -7,114 +7,31 @@
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use stockroom::{config::ServeSettings, db::models::token, domain::role::Role};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::{
-    helpers::{TestApp, WsStream, ws_connect},
+    helpers::{
+        TestApp,
+        ws::{WAIT, WsClient as Client, until_delivering},
+    },
     mutations_support::sql,
     subscriptions::{ids, movement},
 };
 
-/// How long a test waits for a message it expects.
-const WAIT: Duration = Duration::from_secs(10);
-
-/// A graphql-transport-ws client.
-struct Client {
-    socket: WsStream,
-}
-
-impl Client {
-    /// Connects and initialises with `token`; the server acknowledged.
-    async fn connect(app: &TestApp, token: &str) -> Self {
-        let mut client = Self {
-            socket: ws_connect(app, "/graphql/ws").await,
-        };
-        client
-            .send(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}))
-            .await;
-        assert_eq!(client.next().await["type"], "connection_ack");
-        client
-    }
-
-    async fn send(&mut self, message: Value) {
-        self.socket
-            .send(Message::text(message.to_string()))
-            .await
-            .unwrap();
-    }
-
-    async fn subscribe(&mut self, id: &str, query: &str) {
-        self.send(json!({"id": id, "type": "subscribe", "payload": {"query": query}}))
-            .await;
-    }
-
-    async fn complete(&mut self, id: &str) {
-        self.send(json!({"id": id, "type": "complete"})).await;
-    }
-
-    /// The next protocol message other than ping/pong (WebSocket pings are answered by the
-    /// client library while it reads).
-    async fn next(&mut self) -> Value {
-        loop {
-            let msg = tokio::time::timeout(WAIT, self.socket.next())
-                .await
-                .expect("a message in time")
-                .expect("the socket is open")
-                .expect("a message");
-            match msg {
-                Message::Text(text) => {
-                    let value: Value = serde_json::from_str(&text).unwrap();
-                    if value["type"] != "ping" && value["type"] != "pong" {
-                        return value;
-                    }
-                }
-                Message::Close(frame) => panic!("closed: {frame:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Whether no protocol message arrives within `wait`.
-    async fn nothing_within(&mut self, wait: Duration) -> bool {
-        tokio::time::timeout(wait, self.next()).await.is_err()
-    }
-
-    /// The close code the server ends the connection with (messages before it are skipped).
-    async fn close_code(&mut self) -> Option<u16> {
-        tokio::time::timeout(WAIT, async {
-            while let Some(Ok(msg)) = self.socket.next().await {
-                if let Message::Close(frame) = msg {
-                    return frame.map(|f| u16::from(f.code));
-                }
-            }
-            None
-        })
-        .await
-        .expect("the server closes the socket in time")
-    }
-
-    /// Runs a one-shot operation; returns its `next` payload (after which `complete` came).
-    async fn run(&mut self, id: &str, query: &str) -> Value {
-        self.subscribe(id, query).await;
-        let next = self.next().await;
-        assert_eq!(next["type"], "next", "{next}");
-        assert_eq!(next["id"], id);
-        let done = self.next().await;
-        assert_eq!(done, json!({"type": "complete", "id": id}));
-        next["payload"].clone()
-    }
-}
-
 /// The subscription every test uses: changes of one store's rows, with the store and the
-/// product of each.
+/// product of each (and the reorder point, which [`until_delivering`] changes).
 fn stock_changed(store: &str) -> String {
     format!(
         r#"subscription {{ stockChanged(storeId: "{store}") {{
-             stock {{ quantity store {{ code }} product {{ sku }} }} transaction {{ quantity }} }} }}"#
+             stock {{ quantity reorderPoint store {{ code }} product {{ sku }} }}
+             transaction {{ quantity }} }} }}"#
     )
 }
+
+/// The demo's first product in its first store (AMS) and its second (BER).
+const AMS_ROW: (i32, i32) = (1, 1);
+const BER_ROW: (i32, i32) = (1, 2);
 
 /// A VIEWER's token and its id.
 async fn viewer_token(app: &TestApp) -> (String, i32) {
@@ -232,7 +149,7 @@ async fn a_subscription_over_the_cap_gets_an_error_with_its_limit_and_the_socket
     let payload = ws.run("4", "{ viewer { username } }").await;
     assert_eq!(payload["data"]["viewer"]["username"], "test-admin");
     // And the two subscriptions left still deliver.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_delivering(&app.db_url, AMS_ROW, &mut [(&mut ws, &["2", "3"])]).await;
     movement(&app.db_url, 1, 1, 2, true).await;
     let mut delivered: Vec<String> = Vec::new();
     for _ in 0..2 {
@@ -289,10 +206,10 @@ async fn complete_stops_a_stream_at_once_and_a_reused_id_gets_only_the_new_strea
     let (_, ams, ber) = ids(&app, &token).await;
     let mut ws = Client::connect(&app, &token).await;
     ws.subscribe("1", &stock_changed(&ams)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_delivering(&app.db_url, AMS_ROW, &mut [(&mut ws, &["1"])]).await;
     ws.complete("1").await;
     ws.subscribe("1", &stock_changed(&ber)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_delivering(&app.db_url, BER_ROW, &mut [(&mut ws, &["1"])]).await;
 
     movement(&app.db_url, 1, 1, 4, true).await; // AMS: the completed stream's
     assert!(
@@ -326,16 +243,27 @@ async fn a_movement_costs_the_same_statements_with_forty_subscribers_as_with_one
         ams: &str,
         subscribers: usize,
     ) -> (usize, Vec<String>) {
-        let mut sockets = [
+        let [mut even, mut odd] = [
             Client::connect(app, token).await,
             Client::connect(app, token).await,
         ];
-        for i in 0..subscribers {
-            sockets[i % 2]
-                .subscribe(&i.to_string(), &stock_changed(ams))
-                .await;
+        let ids: Vec<String> = (0..subscribers).map(|i| i.to_string()).collect();
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let even_ids: Vec<&str> = ids.iter().copied().step_by(2).collect();
+        let odd_ids: Vec<&str> = ids.iter().copied().skip(1).step_by(2).collect();
+        for id in &even_ids {
+            even.subscribe(id, &stock_changed(ams)).await;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        for id in &odd_ids {
+            odd.subscribe(id, &stock_changed(ams)).await;
+        }
+        until_delivering(
+            &app.db_url,
+            AMS_ROW,
+            &mut [(&mut even, &even_ids), (&mut odd, &odd_ids)],
+        )
+        .await;
+        let mut sockets = [even, odd];
         let before = counter.get();
         let log_before = counter.log().len();
         movement(&app.db_url, 1, 1, 3, true).await;
@@ -347,6 +275,7 @@ async fn a_movement_costs_the_same_statements_with_forty_subscribers_as_with_one
                 "{event}"
             );
         }
+        // A window for statements sent after the events (none should be: that is the test).
         tokio::time::sleep(Duration::from_millis(200)).await;
         (counter.get() - before, counter.log()[log_before..].to_vec())
     }
@@ -456,7 +385,7 @@ async fn operations_over_the_socket_are_counted_in_the_metrics() {
     let mut ws = Client::connect(&app, &token).await;
     ws.run("1", "{ viewer { username } }").await;
     ws.subscribe("2", &stock_changed(&ams)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_delivering(&app.db_url, AMS_ROW, &mut [(&mut ws, &["2"])]).await;
     ws.complete("2").await;
 
     let deadline = Instant::now() + WAIT;

@@ -20,16 +20,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    config::Movements,
     db::{DbPool, models::movement::Command, schema::idempotency_keys},
     error::{AppError, AppResult},
 };
-
-/// Rows deleted per cleanup statement (small, so a cleanup never holds many locks).
-pub const CLEANUP_BATCH_SIZE: i64 = 500;
-/// Pause between two cleanup rounds.
-pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(300);
-/// Pause between two batches of one round.
-pub const CLEANUP_BATCH_PAUSE: Duration = Duration::from_millis(50);
 
 /// Version of the fingerprints computed now (the first byte of each).
 const FINGERPRINT_VERSION: u8 = 2;
@@ -171,28 +165,37 @@ pub fn retention_of_hours(hours: u64) -> Duration {
     Duration::from_secs(hours.saturating_mul(SECONDS_PER_HOUR))
 }
 
-/// Starts the periodic cleanup of keys older than `retention_hours`: every
-/// [`CLEANUP_INTERVAL`], batches of [`CLEANUP_BATCH_SIZE`] until none is left. Errors are
-/// logged and retried next round.
-pub fn spawn_cleanup(pool: DbPool, retention_hours: u64) -> tokio::task::JoinHandle<()> {
+/// Starts the periodic cleanup of keys older than `retention_hours`: every cleanup interval
+/// of `settings`, batches of its batch size (small, so a cleanup never holds many locks)
+/// with a pause between them, until none is left. Errors are logged and retried next round.
+pub fn spawn_cleanup(
+    pool: DbPool,
+    retention_hours: u64,
+    settings: &Movements,
+) -> tokio::task::JoinHandle<()> {
     let retention = retention_of_hours(retention_hours);
+    let (interval, batch, pause) = (
+        settings.cleanup_interval(),
+        settings.idempotency_cleanup_batch,
+        settings.cleanup_pause(),
+    );
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(CLEANUP_INTERVAL);
+        let mut tick = tokio::time::interval(interval);
         loop {
             tick.tick().await;
             let mut total = 0;
             loop {
                 let deleted = match pool.get().await {
-                    Ok(mut conn) => delete_expired(&mut conn, retention, CLEANUP_BATCH_SIZE).await,
+                    Ok(mut conn) => delete_expired(&mut conn, retention, batch).await,
                     Err(err) => Err(err.into()),
                 };
                 match deleted {
                     Ok(n) => {
                         total += n;
-                        if i64::try_from(n).unwrap_or(i64::MAX) < CLEANUP_BATCH_SIZE {
+                        if i64::try_from(n).unwrap_or(i64::MAX) < batch {
                             break;
                         }
-                        tokio::time::sleep(CLEANUP_BATCH_PAUSE).await;
+                        tokio::time::sleep(pause).await;
                     }
                     Err(err) => {
                         tracing::warn!(error = ?err, "idempotency key cleanup failed");

@@ -29,10 +29,6 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// How often a movement that lost a deadlock (it should not happen: rows are locked in a
-/// fixed order) is retried before the error reaches the client.
-pub const DEADLOCK_RETRIES: usize = 3;
-
 /// A rule a movement broke, found by the database (which line is told by [`MovementError`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rule {
@@ -569,12 +565,15 @@ fn is_deadlock(err: &MovementError) -> bool {
 
 /// Executes a movement in one transaction: claims the idempotency key (or replays what it
 /// stored; a record older than `key_retention` is taken over instead), applies the command,
-/// stores the result under the key, commits. On any error nothing is written.
+/// stores the result under the key, commits. On any error nothing is written. A movement
+/// that lost a deadlock (it should not happen: rows are locked in a fixed order) is retried
+/// `deadlock_retries` times before the error is returned.
 pub async fn execute(
     conn: &mut AsyncPgConnection,
     request: &Request,
     command: &Command,
     key_retention: std::time::Duration,
+    deadlock_retries: usize,
 ) -> Result<Outcome, MovementError> {
     // One line without a key is one statement when it succeeds: atomic on its own (the stock
     // row, its ledger row and the notification commit together), so it needs no BEGIN/COMMIT
@@ -621,7 +620,7 @@ pub async fn execute(
             })
             .await;
         match result {
-            Err(err) if attempt < DEADLOCK_RETRIES && is_deadlock(&err) => {
+            Err(err) if attempt < deadlock_retries && is_deadlock(&err) => {
                 attempt += 1;
                 tracing::warn!(attempt, "movement lost a deadlock; retrying");
             }

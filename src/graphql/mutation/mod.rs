@@ -14,7 +14,6 @@ mod stock;
 use async_graphql::{Context, MergedObject};
 
 pub use movement::{KeyRetention, MovementWatch};
-pub use stock::MAX_MOVEMENT_LINES;
 
 use crate::{auth::viewer, domain::role::Role, error::AppResult};
 

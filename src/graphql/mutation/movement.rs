@@ -16,6 +16,7 @@ use async_graphql::{Context, ID};
 
 use crate::{
     auth::viewer,
+    config::Movements,
     db::{
         DbPool,
         models::{
@@ -177,13 +178,14 @@ pub(super) async fn run(
 ) -> AppResult<Outcome> {
     let pool = ctx.data_unchecked::<DbPool>().clone();
     let KeyRetention(retention) = *ctx.data_unchecked::<KeyRetention>();
+    let deadlock_retries = ctx.data_unchecked::<Movements>().deadlock_retries;
     let _running = match ctx.data_opt::<MovementWatch>() {
         Some(watch) => Some(watch.start().ok_or(AppError::ServiceUnavailable)?),
         None => None,
     };
     tokio::spawn(async move {
         let mut conn = pool.get().await.map_err(AppError::from)?;
-        movement::execute(&mut conn, &request, &command, retention).await
+        movement::execute(&mut conn, &request, &command, retention, deadlock_retries).await
     })
     .await
     .map_err(AppError::internal)?
@@ -206,7 +208,8 @@ pub(super) fn parse_line(
     let fields = FieldPaths::under(prefix, store_arg, "quantity");
     let product_id = ids::product_id(product_id, &fields.product)?;
     let store_id = ids::store_id(store_id, &fields.store)?;
-    let quantity = Quantity::parse(quantity, &fields.quantity)?;
+    let max_quantity = ctx.data_unchecked::<Movements>().max_movement_quantity;
+    let quantity = Quantity::parse(quantity, max_quantity, &fields.quantity)?;
     let note = Note::parse_opt(note, &format!("{prefix}.note"))?;
     viewer(ctx).require_store(store_id)?;
     let change = match kind.sign() {

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     auth::viewer,
+    config::Movements,
     db::models::{
         movement::{Adjustment, Command, Line, Outcome},
         stock as stock_model,
@@ -28,9 +29,6 @@ use crate::{
         },
     },
 };
-
-/// Most lines one `recordMovements` call may carry.
-pub const MAX_MOVEMENT_LINES: usize = 100;
 
 /// The stock mutations.
 #[derive(Default)]
@@ -209,10 +207,11 @@ impl StockMutation {
         input: RecordMovementsInput,
     ) -> Result<Option<RecordMovementsPayload>> {
         let user_id = acting_user(ctx, Role::Staff)?;
-        if input.lines.is_empty() || input.lines.len() > MAX_MOVEMENT_LINES {
+        let max_lines = ctx.data_unchecked::<Movements>().max_lines();
+        if input.lines.is_empty() || input.lines.len() > max_lines {
             return Err(AppError::bad_input(
                 "input.lines",
-                format!("give between 1 and {MAX_MOVEMENT_LINES} lines"),
+                format!("give between 1 and {max_lines} lines"),
             )
             .into());
         }
