@@ -297,6 +297,12 @@ impl Reads {
         }
     }
 
+    /// Whether read replicas are configured (without them every read is on the primary, and a
+    /// consistency token would have nothing to choose).
+    pub fn has_replicas(&self) -> bool {
+        !self.0.replicas.is_empty()
+    }
+
     /// Where a query document reads: a usable replica in turn, one that has replayed `after`
     /// when given (waiting up to [`CONSISTENCY_WAIT`]), else the primary.
     pub async fn route(&self, after: Option<Lsn>) -> ReadSource {

@@ -249,7 +249,9 @@ impl Gate {
                 let source = self.0.reads.primary();
                 crate::http::metrics::record_read(source.node_name());
                 let response = self.execute(request, viewer, ty, source).await;
-                if ty == Some(OperationType::Mutation) {
+                // Without replicas every read is on the primary: no token (it would cost a
+                // statement and a round trip per mutation for nothing).
+                if ty == Some(OperationType::Mutation) && self.0.reads.has_replicas() {
                     self.with_consistency(response).await
                 } else {
                     response
