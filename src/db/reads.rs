@@ -297,12 +297,6 @@ impl Reads {
         }
     }
 
-    /// Whether read replicas are configured (without them every read is on the primary, and a
-    /// consistency token would have nothing to choose).
-    pub fn has_replicas(&self) -> bool {
-        !self.0.replicas.is_empty()
-    }
-
     /// Where a query document reads: a usable replica in turn, one that has replayed `after`
     /// when given (waiting up to [`CONSISTENCY_WAIT`]), else the primary.
     pub async fn route(&self, after: Option<Lsn>) -> ReadSource {
@@ -350,10 +344,15 @@ impl Reads {
         self.in_turn().find(|n| n.usable())
     }
 
-    /// The primary's WAL position now: after a mutation committed, the consistency token of
-    /// its response.
-    pub async fn primary_position(&self) -> AppResult<Lsn> {
-        self.0.primary.position().await
+    /// The consistency token of a mutation that just committed: the primary's WAL position
+    /// now. `None` without replicas: every read is then on the primary ([`Reads::route`]), so
+    /// the token would choose nothing and reading it would cost the mutation a statement and
+    /// a round trip.
+    pub async fn consistency_token(&self) -> AppResult<Option<Lsn>> {
+        if self.0.replicas.is_empty() {
+            return Ok(None);
+        }
+        self.0.primary.position().await.map(Some)
     }
 
     /// Drops every shared connection (the database restarted or failed over).

@@ -249,9 +249,7 @@ impl Gate {
                 let source = self.0.reads.primary();
                 crate::http::metrics::record_read(source.node_name());
                 let response = self.execute(request, viewer, ty, source).await;
-                // Without replicas every read is on the primary: no token (it would cost a
-                // statement and a round trip per mutation for nothing).
-                if ty == Some(OperationType::Mutation) && self.0.reads.has_replicas() {
+                if ty == Some(OperationType::Mutation) {
                     self.with_consistency(response).await
                 } else {
                     response
@@ -281,16 +279,18 @@ impl Gate {
         .await
     }
 
-    /// A mutation's response with `extensions.consistency`: the primary's WAL position after
-    /// it committed (a query sending it back in `stockroom-consistency` reads what it wrote).
+    /// A mutation's response with `extensions.consistency` when read replicas are configured:
+    /// the primary's WAL position after it committed (a query sending it back in
+    /// `stockroom-consistency` reads what it wrote).
     async fn with_consistency(&self, mut response: Response) -> Response {
-        match self.0.reads.primary_position().await {
-            Ok(lsn) => {
+        match self.0.reads.consistency_token().await {
+            Ok(Some(lsn)) => {
                 response.extensions.insert(
                     "consistency".into(),
                     async_graphql::Value::from(lsn.to_string()),
                 );
             }
+            Ok(None) => {}
             Err(err) => tracing::warn!(error = ?err, "no consistency token for a mutation"),
         }
         response
