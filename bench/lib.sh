@@ -1,5 +1,6 @@
 # Shared by bench/run.sh and bench/scale.sh (sourced, not run): the data set cache, starting an
-# imported server, waiting for it.
+# imported server, waiting for it, asking its cluster, choosing the documents' inputs, stopping
+# what was started.
 
 # dataset SCALE: the directory of gen.py's output at SCALE, generated once into $CACHE.
 dataset() {
@@ -37,4 +38,23 @@ serve_imported() {
   STARTED+=($!)
   wait_listening "$d/serve.log" "$SERVED_PID"
   SERVED_TOKEN=$(STOCKROOM_DATA_DIR=$d "$bin" user create bench-admin --role ADMIN | tail -1)
+}
+
+# psql_in DIR ARGS…: psql on the cluster of data directory DIR (its socket is in DIR/run).
+psql_in() { psql -q -X -v ON_ERROR_STOP=1 -h "$1/run" -p 5432 -U postgres stockroom "${@:2}"; }
+
+# pick_inputs DIR: W2's store (the first one, in PICKED_CODE) and W3's product (the middle SKU,
+# in PICKED_SKU) on the cluster of DIR.
+pick_inputs() {
+  PICKED_CODE=$(psql_in "$1" -Atc "SELECT code FROM stores ORDER BY id LIMIT 1")
+  PICKED_SKU=$(psql_in "$1" -Atc "SELECT sku FROM products ORDER BY sku OFFSET (SELECT count(*) / 2 FROM products) LIMIT 1")
+}
+
+# stop_started: stops every process in STARTED, the last started first.
+stop_started() {
+  local p
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+    p=${STARTED[i]}
+    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+  done
 }

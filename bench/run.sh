@@ -33,11 +33,7 @@ SIDES=(cur)
 STARTED=() # every process this script started, stopped on exit
 
 cleanup() {
-  local p
-  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
-    p=${STARTED[i]}
-    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-  done
+  stop_started
   if [[ ${KEEP:-0} != 1 ]]; then
     for side in "${SIDES[@]}"; do rm -rf "${DIR[$side]:-/nonexistent}/pgdata"; done
     rm -rf "$TMP/bin"
@@ -63,7 +59,7 @@ lscpu | grep -E '^(Model name|CPU\(s\))' | tr -s ' '
 
 GEN=$(dataset 1)
 
-psql_() { psql -q -X -v ON_ERROR_STOP=1 -h "${DIR[$1]}/run" -p 5432 -U postgres stockroom "${@:2}"; }
+psql_() { psql_in "${DIR[$1]}" "${@:2}"; }
 
 
 # utime+stime of a process in clock ticks; with `all`, also cutime+cstime (reaped children).
@@ -97,8 +93,8 @@ echo "== setup: a cluster per build, gen.py --scale 1 imported"
 start_side cur 18089
 [[ -n ${BIN[base]:-} ]] && start_side base 18090
 echo "fsync: $(psql_ cur -Atc 'SHOW fsync')  synchronous_commit: $(psql_ cur -Atc 'SHOW synchronous_commit')"
-CODE=$(psql_ cur -Atc "SELECT code FROM stores ORDER BY id LIMIT 1")
-SKU=$(psql_ cur -Atc "SELECT sku FROM products ORDER BY sku OFFSET (SELECT count(*) / 2 FROM products) LIMIT 1")
+pick_inputs "${DIR[cur]}"
+CODE=$PICKED_CODE SKU=$PICKED_SKU
 echo "W2 store: $CODE   W3 product: $SKU   M1: $(wc -l <"$TMP/cur/pairs.txt") pairs"
 
 load() { # SIDE DOC LOADGEN-ARGS…

@@ -20,11 +20,7 @@ STARTED=()
 source bench/lib.sh
 
 cleanup() {
-  local p
-  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
-    p=${STARTED[i]}
-    kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-  done
+  stop_started
   [[ ${KEEP:-0} == 1 ]] || rm -rf "$TMP"/s*/pgdata
   echo "(logs kept in $TMP)"
 }
@@ -44,11 +40,10 @@ for s in "${SIZES[@]}"; do
   d=$TMP/s$s t=$SECONDS port=$((port + 1))
   serve_imported "$TMP/bin/stockroom" "$d" "$gen" "$port"
   URL[$s]=http://127.0.0.1:$port/graphql TOKEN[$s]=$SERVED_TOKEN
-  q() { psql -q -X -At -h "$d/run" -p 5432 -U postgres stockroom -c "$1"; }
-  CODE[$s]=$(q "SELECT code FROM stores ORDER BY id LIMIT 1")
-  SKU[$s]=$(q "SELECT sku FROM products ORDER BY sku OFFSET (SELECT count(*) / 2 FROM products) LIMIT 1")
+  pick_inputs "$d"
+  CODE[$s]=$PICKED_CODE SKU[$s]=$PICKED_SKU
   echo "scale $s: $(grep -o 'imported .*' "$d/import.log"), set up in $((SECONDS - t)) s;" \
-    "database $(q "SELECT pg_size_pretty(pg_database_size('stockroom'))");" \
+    "database $(psql_in "$d" -Atc "SELECT pg_size_pretty(pg_database_size('stockroom'))");" \
     "W2 store ${CODE[$s]}, W3 product ${SKU[$s]}"
 done
 
