@@ -81,6 +81,11 @@ pub struct ServeSettings {
     #[arg(long, env = "STOCKROOM_DEV_MODE", default_value_t = false, action = clap::ArgAction::Set)]
     pub dev_mode: bool,
 
+    /// Render pages whose rows and relations are loaded in one pass instead of field by field
+    /// (off: every field goes through async-graphql's executor; same answers, more CPU).
+    #[arg(long, env = "STOCKROOM_RENDER_PAGES", default_value_t = true, action = clap::ArgAction::Set)]
+    pub render_pages: bool,
+
     #[command(flatten)]
     #[allow(missing_docs)]
     pub limits: Limits,

@@ -181,6 +181,31 @@ pub fn wave_span(relation: &str, keys: impl FnOnce() -> usize) -> Span {
     )
 }
 
+/// The span of a list rendered from the loader cache in one pass (`field`: the list's field),
+/// a child of the current span; [`record_render`] says whether it was rendered or executed.
+pub fn render_span(field: &str) -> Span {
+    if !tracing_on() {
+        return Span::none();
+    }
+    tracing::info_span!(
+        target: TARGET,
+        "render",
+        otel.name = format!("render {field}"),
+        stockroom.render.outcome = tracing::field::Empty,
+    )
+}
+
+/// Records on a render span whether the list was rendered in one pass or left to async-graphql
+/// (`executed`).
+pub fn record_render(span: &Span, rendered: bool) {
+    if !span.is_none() {
+        span.record(
+            "stockroom.render.outcome",
+            if rendered { "rendered" } else { "executed" },
+        );
+    }
+}
+
 /// diesel's connection instrumentation: a span per statement (SQL text without bind values),
 /// a child of the span current where the statement was issued, ended when its result arrived.
 #[derive(Default)]

@@ -13,6 +13,7 @@ pub mod mutation;
 pub mod pagination;
 pub mod prefetch;
 pub mod query;
+pub mod render;
 pub mod schema;
 pub mod subscription;
 pub mod types;

@@ -211,6 +211,8 @@ impl Query {
         let ks = pagination::forward::<stock_model::LowStockCursor>(first, after)?;
         let rows =
             with_read!(reads(ctx), c => stock_model::low_stock_page(c, store_id, &ks).await)?;
+        let page: Vec<&stock_model::Stock> = rows.iter().map(|r| &r.stock).collect();
+        prefetch::stocks(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(StockConnection {
             page: pagination::page(
                 rows,

@@ -14,6 +14,7 @@ use crate::{
         limits::SchemaShape,
         mutation::{KeyRetention, Mutation},
         query::Query,
+        render::RenderPages,
         subscription::Subscription,
     },
     live::LiveHub,
@@ -68,6 +69,7 @@ fn builder(
             limits.idempotency_retention_hours,
         )))
         .data(settings.movements.clone())
+        .data(RenderPages(settings.render_pages))
         .data(pool);
     if settings.dev_mode {
         builder

@@ -126,6 +126,15 @@ where
         self.inner.cache.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The cached values of the request, to read synchronously (`None` unless the cache is
+    /// on). Holds the loader's lock until dropped: read, and drop it before the next load.
+    pub fn cached(&self) -> Option<Cached<'_, L>> {
+        self.caching().then(|| Cached {
+            queues: self.inner.lock_queues(),
+            loader: std::marker::PhantomData,
+        })
+    }
+
     /// The value of `key`, loaded in one query with every other key of its wave.
     pub async fn load_one<K>(&self, key: K) -> Result<Option<L::Value>, async_graphql::Error>
     where
@@ -249,6 +258,27 @@ impl<K: Hash + Eq, V> Values<K, V> {
             Some(Ok(values)) => values.get(key),
             _ => None,
         }
+    }
+}
+
+/// A read-only view of a request's cached values (see [`WaveLoader::cached`]).
+pub struct Cached<'a, L> {
+    queues: std::sync::MutexGuard<'a, HashMap<TypeId, Box<dyn Any + Send>>>,
+    loader: std::marker::PhantomData<L>,
+}
+
+impl<L> Cached<'_, L> {
+    /// The cached value of `key`, if it was loaded (and exists).
+    pub fn get<K>(&self, key: &K) -> Option<&L::Value>
+    where
+        K: Send + Sync + Hash + Eq + Clone + 'static,
+        L: Loader<K>,
+    {
+        self.queues
+            .get(&TypeId::of::<K>())?
+            .downcast_ref::<Queue<K, L::Value>>()?
+            .cache
+            .get(key)
     }
 }
 

@@ -31,6 +31,7 @@ mod read_explain;
 mod read_fixture;
 mod read_pagination;
 mod read_query_count;
+mod read_render;
 mod read_values;
 mod reads_replicas;
 mod reads_shared;

@@ -212,6 +212,15 @@ async fn an_operation_is_a_span_of_the_callers_trace_with_a_child_per_loader_wav
         assert!(!text.contains("P-1"), "no bind values: {text}");
         assert!(!text.contains(f.admin.as_str()), "no bind values: {text}");
     }
+    // The stock rows (loaded with their stores before they resolve) are rendered in one pass.
+    let renders: Vec<&Span> = spans.iter().filter(|s| s.name == "render stocks").collect();
+    assert_eq!(renders.len(), 1, "{described:#?}");
+    assert_eq!(renders[0].parent_span_id, op.span_id, "{described:#?}");
+    assert_eq!(
+        attr(renders[0], "stockroom.render.outcome"),
+        Some("rendered"),
+        "{described:#?}"
+    );
     // The token check and the product lookup run in the operation itself.
     assert!(
         statements

@@ -34,9 +34,12 @@ impl Loader<ProductStocksKey> for DbLoader {
     ) -> Result<HashMap<ProductStocksKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
         let rows = with_read!(&self.reads, c => stock::by_products(c, &ids).await)?;
-        Ok(by_parent(rows, |r| r.product_id)
+        let mut lists = by_parent(rows, |r| r.product_id);
+        // A product without stock rows has an empty list (cached as such, so that a page
+        // rendered from the cache knows it was loaded).
+        Ok(ids
             .into_iter()
-            .map(|(k, v)| (ProductStocksKey(k), v))
+            .map(|id| (ProductStocksKey(id), lists.remove(&id).unwrap_or_default()))
             .collect())
     }
 }

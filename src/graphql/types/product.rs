@@ -16,6 +16,7 @@ use crate::{
         },
         pagination::{self, Edge, Page, PageInfo, to_int},
         prefetch, reads,
+        render::Rendered,
         types::{
             category::Category,
             decimal::Decimal,
@@ -72,14 +73,14 @@ impl Product {
     }
 
     /// One row per store that holds (or held) this product, in store-code order.
-    async fn stocks(&self, ctx: &Context<'_>) -> Result<Vec<Stock>> {
+    async fn stocks(&self, ctx: &Context<'_>) -> Result<Rendered<Vec<Stock>>> {
         let rows = loaders(ctx)
             .load_one(ProductStocksKey(self.0.id))
             .await?
             .unwrap_or_default();
         let list: Vec<&crate::db::models::stock::Stock> = rows.iter().collect();
         prefetch::stocks(ctx, &prefetch::list_items(ctx), &list).await;
-        Ok(rows.into_iter().map(Stock).collect())
+        Ok(Rendered(rows.into_iter().map(Stock).collect()))
     }
 
     /// This product's stock in one store; null when the store never held it.
@@ -156,13 +157,13 @@ pub struct ProductConnection {
 #[Object]
 impl ProductConnection {
     /// The page's edges.
-    async fn edges(&self) -> &[ProductEdge] {
-        &self.page.edges
+    async fn edges(&self) -> Rendered<&[ProductEdge]> {
+        Rendered(&self.page.edges)
     }
 
     /// The page's products.
-    async fn nodes(&self) -> Vec<Product> {
-        self.page.nodes()
+    async fn nodes(&self) -> Rendered<Vec<Product>> {
+        Rendered(self.page.nodes())
     }
 
     /// Where the page is.

@@ -12,6 +12,7 @@ use crate::{
         loaders::{ProductKey, QuantityAtKey, StoreKey, StoreStockCountKey},
         pagination::{Edge, Page, PageInfo, to_int},
         reads,
+        render::Rendered,
         types::{product::Product, store::Store},
     },
     with_read,
@@ -100,13 +101,13 @@ pub struct StockConnection {
 #[Object]
 impl StockConnection {
     /// The page's edges.
-    async fn edges(&self) -> &[StockEdge] {
-        &self.page.edges
+    async fn edges(&self) -> Rendered<&[StockEdge]> {
+        Rendered(&self.page.edges)
     }
 
     /// The page's stock rows.
-    async fn nodes(&self) -> Vec<Stock> {
-        self.page.nodes()
+    async fn nodes(&self) -> Rendered<Vec<Stock>> {
+        Rendered(self.page.nodes())
     }
 
     /// Where the page is.

@@ -15,6 +15,7 @@ use crate::{
         ids::NodeId,
         loaders,
         loaders::{ProductKey, StoreKey, UserKey},
+        render::Rendered,
         types::{product::Product, store::Store, user::User},
     },
 };
@@ -115,13 +116,13 @@ impl InventoryTransactionConnection {
 #[Object]
 impl InventoryTransactionConnection {
     /// The page's edges.
-    async fn edges(&self) -> &[InventoryTransactionEdge] {
-        &self.page.edges
+    async fn edges(&self) -> Rendered<&[InventoryTransactionEdge]> {
+        Rendered(&self.page.edges)
     }
 
     /// The page's ledger rows.
-    async fn nodes(&self) -> Vec<InventoryTransaction> {
-        self.page.nodes()
+    async fn nodes(&self) -> Rendered<Vec<InventoryTransaction>> {
+        Rendered(self.page.nodes())
     }
 
     /// Where the page is.

@@ -1,0 +1,592 @@
+//! Pages rendered in one pass: a list whose rows and relations are already in the request's
+//! loader cache becomes its response value synchronously, without a future, an `IndexMap`
+//! merge and a context per field.
+//!
+//! async-graphql resolves every field of every object as a boxed future polled through a
+//! `FuturesUnordered`; a product page of 50 products with their stock rows and stores is
+//! ~1,700 fields, and that per-field machinery was most of the service's CPU per request.
+//! The look-ahead prefetch (`prefetch`) has already loaded everything such a page shows, so
+//! the list compiles its selection set once into a [`Plan`] (response key → field) and
+//! applies it to each row, reading relations from the cache.
+//!
+//! The fast path is an optimisation, never a second semantics: anything a plan does not know
+//! (a field with arguments, a relation not in the cache, the cache off, a directive other
+//! than `@skip`/`@include` — those are applied before execution —, one response key for two
+//! different fields) makes the whole list go through async-graphql's own execution, which
+//! gives the answer it always gave. `render_matches_execution` in the API tests compares the
+//! two on documents of every shape this module knows.
+
+use std::borrow::Cow;
+
+use async_graphql::{
+    ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
+    indexmap::IndexMap,
+    parser::types::{Field, Selection, SelectionSet},
+    registry::{MetaType, Registry},
+    resolver_utils::enum_value,
+};
+
+use crate::{
+    db::models::{category, product, stock, store, transaction},
+    graphql::{
+        ids::NodeId,
+        loaders::{CategoryKey, DbLoader, Loaders, ProductKey, ProductStocksKey, StoreKey},
+        pagination::Edge,
+        types::{
+            category::Category,
+            decimal::Decimal,
+            product::Product,
+            stock::Stock,
+            store::Store,
+            transaction::{InventoryTransaction, TransactionType},
+        },
+        wave::Cached,
+    },
+    telemetry,
+};
+
+/// Whether lists render themselves (`STOCKROOM_RENDER_PAGES`, on by default): schema data.
+#[derive(Clone, Copy)]
+pub struct RenderPages(pub bool);
+
+/// A list that renders itself from the loader cache when it can (see the module's doc); to
+/// the schema it is exactly the list it wraps.
+pub struct Rendered<T>(pub T);
+
+impl<T: OutputType + Render> OutputType for Rendered<T> {
+    fn type_name() -> Cow<'static, str> {
+        T::type_name()
+    }
+
+    fn qualified_type_name() -> String {
+        T::qualified_type_name()
+    }
+
+    fn create_type_info(registry: &mut Registry) -> String {
+        T::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let span = telemetry::render_span(&field.node.name.node);
+        let on = ctx.data_opt::<RenderPages>().is_some_and(|r| r.0);
+        let rendered = span.in_scope(|| on.then(|| self.0.render(ctx)).flatten());
+        telemetry::record_render(&span, rendered.is_some());
+        match rendered {
+            Some(value) => Ok(value),
+            None => self.0.resolve(ctx, field).await,
+        }
+    }
+}
+
+/// What can render itself from the request's loader cache.
+pub trait Render {
+    /// The value for the selection set of `ctx`, or `None` to leave it to async-graphql.
+    fn render(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value>;
+}
+
+impl<S: Shape> Render for Vec<S> {
+    fn render(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
+        let plan = plan::<S>(ctx, &ctx.item.node)?;
+        let view = ctx.data_opt::<Loaders>()?.cached()?;
+        let items = self
+            .iter()
+            .map(|item| object::<S>(&view, &plan, item.row()))
+            .collect::<Option<_>>()?;
+        Some(Value::List(items))
+    }
+}
+
+impl<S: Shape> Render for &[Edge<S>]
+where
+    Edge<S>: OutputType,
+{
+    fn render(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
+        let plan = edge_plan::<S>(ctx, &ctx.item.node)?;
+        let view = ctx.data_opt::<Loaders>()?.cached()?;
+        let edge_type = <Edge<S>>::type_name();
+        let items = self
+            .iter()
+            .map(|edge| {
+                fill(&plan, &edge_type, |field| match field {
+                    EdgeField::Cursor => Some(Value::String(edge.cursor.clone())),
+                    EdgeField::Node(node) => object::<S>(&view, node, edge.node.row()),
+                })
+            })
+            .collect::<Option<_>>()?;
+        Some(Value::List(items))
+    }
+}
+
+/// The request's cached loader values.
+pub type View<'a> = Cached<'a, DbLoader>;
+
+/// An object's selected fields in response order: each response key and what it shows.
+pub type Plan<F> = Vec<(Name, Slot<F>)>;
+
+/// One selected field of an object.
+pub enum Slot<F> {
+    /// `__typename`.
+    Typename,
+    /// A field of the type.
+    Field(F),
+}
+
+/// An object type this module renders: its row and its fields.
+pub trait Shape: OutputType + Sized {
+    /// The row the wire type holds.
+    type Row;
+    /// The fields a plan can show.
+    type Field;
+    /// The row of a wire value.
+    fn row(&self) -> &Self::Row;
+    /// What a selected field shows; `None` when this module does not render it.
+    fn field(ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Self::Field>;
+    /// A field's value for a row; `None` when a relation is not in the cache.
+    fn value(view: &View<'_>, field: &Self::Field, row: &Self::Row) -> Option<Value>;
+}
+
+/// The fields of an edge.
+pub enum EdgeField<F> {
+    /// `cursor`.
+    Cursor,
+    /// `node { … }`.
+    Node(Plan<F>),
+}
+
+/// The plan of an edge of `S` for a selection set.
+fn edge_plan<S: Shape>(
+    ctx: &ContextSelectionSet<'_>,
+    set: &SelectionSet,
+) -> Option<Plan<EdgeField<S::Field>>>
+where
+    Edge<S>: OutputType,
+{
+    compile(
+        ctx,
+        set,
+        &<Edge<S>>::type_name(),
+        &|ctx, field| match field.node.name.node.as_str() {
+            "cursor" => Some(EdgeField::Cursor),
+            "node" => Some(EdgeField::Node(plan::<S>(
+                ctx,
+                &field.node.selection_set.node,
+            )?)),
+            _ => None,
+        },
+    )
+}
+
+/// The plan of an object of `S` for a selection set.
+fn plan<S: Shape>(ctx: &ContextSelectionSet<'_>, set: &SelectionSet) -> Option<Plan<S::Field>> {
+    compile(ctx, set, &S::type_name(), &S::field)
+}
+
+/// Compiles a selection set on `type_name` into a plan; `None` when some part of it is not
+/// rendered here.
+fn compile<F>(
+    ctx: &ContextSelectionSet<'_>,
+    set: &SelectionSet,
+    type_name: &str,
+    field_of: &dyn Fn(&ContextSelectionSet<'_>, &Positioned<Field>) -> Option<F>,
+) -> Option<Plan<F>> {
+    let mut plan = Vec::new();
+    // Per response key: the field's name and whether it is a leaf (a repeated leaf is the
+    // same value; a repeated object would need merging, left to async-graphql).
+    let mut seen: Vec<(Name, Name, bool)> = Vec::new();
+    each_field(ctx, set, type_name, &mut |field| {
+        let key = field.node.response_key().node.clone();
+        let leaf = field.node.selection_set.node.items.is_empty();
+        if let Some((_, name, was_leaf)) = seen.iter().find(|(k, _, _)| *k == key) {
+            return (leaf && *was_leaf && *name == field.node.name.node).then_some(());
+        }
+        seen.push((key.clone(), field.node.name.node.clone(), leaf));
+        let slot = if field.node.name.node == "__typename" {
+            Slot::Typename
+        } else if field.node.arguments.is_empty() {
+            Slot::Field(field_of(ctx, field)?)
+        } else {
+            return None;
+        };
+        plan.push((key, slot));
+        Some(())
+    })?;
+    (!plan.is_empty()).then_some(plan)
+}
+
+/// Calls `visit` on each field a selection set selects on `type_name`, through the fragments
+/// that apply to it; `None` when a directive or a fragment is not one this module follows.
+fn each_field(
+    ctx: &ContextSelectionSet<'_>,
+    set: &SelectionSet,
+    type_name: &str,
+    visit: &mut dyn FnMut(&Positioned<Field>) -> Option<()>,
+) -> Option<()> {
+    for selection in &set.items {
+        let plain = selection
+            .node
+            .directives()
+            .iter()
+            .all(|d| matches!(d.node.name.node.as_str(), "skip" | "include"));
+        if !plain {
+            return None;
+        }
+        let (condition, inner) = match &selection.node {
+            Selection::Field(field) => {
+                visit(field)?;
+                continue;
+            }
+            Selection::FragmentSpread(spread) => {
+                let fragment = ctx
+                    .query_env
+                    .fragments
+                    .get(&spread.node.fragment_name.node)?;
+                (
+                    Some(fragment.node.type_condition.node.on.node.as_str()),
+                    &fragment.node.selection_set.node,
+                )
+            }
+            Selection::InlineFragment(fragment) => (
+                fragment
+                    .node
+                    .type_condition
+                    .as_ref()
+                    .map(|c| c.node.on.node.as_str()),
+                &fragment.node.selection_set.node,
+            ),
+        };
+        if applies(&ctx.schema_env.registry, type_name, condition)? {
+            each_field(ctx, inner, type_name, visit)?;
+        }
+    }
+    Some(())
+}
+
+/// Whether a fragment's type condition applies to an object of `type_name`: yes for none,
+/// the type itself or an interface it implements, no for another object type, and `None`
+/// (not followed here) for anything else.
+fn applies(registry: &Registry, type_name: &str, condition: Option<&str>) -> Option<bool> {
+    let Some(condition) = condition else {
+        return Some(true);
+    };
+    if condition == type_name
+        || registry
+            .implements
+            .get(type_name)
+            .is_some_and(|interfaces| interfaces.contains(condition))
+    {
+        return Some(true);
+    }
+    matches!(registry.types.get(condition), Some(MetaType::Object { .. })).then_some(false)
+}
+
+/// An object's value: its plan applied to one row.
+fn object<S: Shape>(view: &View<'_>, plan: &Plan<S::Field>, row: &S::Row) -> Option<Value> {
+    fill(plan, &S::type_name(), |field| S::value(view, field, row))
+}
+
+/// The object of a plan, each field's value from `value`.
+fn fill<F>(
+    plan: &Plan<F>,
+    type_name: &str,
+    mut value: impl FnMut(&F) -> Option<Value>,
+) -> Option<Value> {
+    let mut map = IndexMap::with_capacity(plan.len());
+    for (key, slot) in plan {
+        let v = match slot {
+            Slot::Typename => Value::String(type_name.to_owned()),
+            Slot::Field(field) => value(field)?,
+        };
+        map.insert(key.clone(), v);
+    }
+    Some(Value::Object(map))
+}
+
+/// The list of objects of the rows a relation holds.
+fn objects<'r, S: Shape + 'r>(
+    view: &View<'_>,
+    plan: &Plan<S::Field>,
+    rows: impl IntoIterator<Item = &'r S::Row>,
+) -> Option<Value> {
+    rows.into_iter()
+        .map(|row| object::<S>(view, plan, row))
+        .collect::<Option<_>>()
+        .map(Value::List)
+}
+
+/// A global ID's value.
+fn id(id: NodeId) -> Value {
+    Value::String(id.encode().0)
+}
+
+/// A number's value.
+fn int(n: i32) -> Value {
+    Value::Number(n.into())
+}
+
+/// The fields of `Product` rendered here.
+pub enum ProductField {
+    /// `id`.
+    Id,
+    /// `sku`.
+    Sku,
+    /// `name`.
+    Name,
+    /// `description`.
+    Description,
+    /// `price`.
+    Price,
+    /// `archived`.
+    Archived,
+    /// `createdAt`.
+    CreatedAt,
+    /// `updatedAt`.
+    UpdatedAt,
+    /// `category { … }`.
+    Category(Plan<CategoryField>),
+    /// `stocks { … }`.
+    Stocks(Box<Plan<StockField>>),
+}
+
+impl Shape for Product {
+    type Row = product::Product;
+    type Field = ProductField;
+
+    fn row(&self) -> &Self::Row {
+        &self.0
+    }
+
+    fn field(ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<ProductField> {
+        let set = &field.node.selection_set.node;
+        Some(match field.node.name.node.as_str() {
+            "id" => ProductField::Id,
+            "sku" => ProductField::Sku,
+            "name" => ProductField::Name,
+            "description" => ProductField::Description,
+            "price" => ProductField::Price,
+            "archived" => ProductField::Archived,
+            "createdAt" => ProductField::CreatedAt,
+            "updatedAt" => ProductField::UpdatedAt,
+            "category" => ProductField::Category(plan::<Category>(ctx, set)?),
+            "stocks" => ProductField::Stocks(Box::new(plan::<Stock>(ctx, set)?)),
+            _ => return None,
+        })
+    }
+
+    fn value(view: &View<'_>, field: &ProductField, p: &product::Product) -> Option<Value> {
+        Some(match field {
+            ProductField::Id => id(NodeId::Product(p.id)),
+            ProductField::Sku => Value::String(p.sku.clone()),
+            ProductField::Name => Value::String(p.name.clone()),
+            ProductField::Description => Value::String(p.description.clone()),
+            ProductField::Price => Decimal(p.price.clone()).to_value(),
+            ProductField::Archived => Value::Boolean(p.archived),
+            ProductField::CreatedAt => p.created_at.to_value(),
+            ProductField::UpdatedAt => p.updated_at.to_value(),
+            ProductField::Category(plan) => {
+                object::<Category>(view, plan, view.get(&CategoryKey(p.category_id))?)?
+            }
+            ProductField::Stocks(plan) => {
+                objects::<Stock>(view, plan, view.get(&ProductStocksKey(p.id))?)?
+            }
+        })
+    }
+}
+
+/// The fields of `Stock` rendered here.
+pub enum StockField {
+    /// `id`.
+    Id,
+    /// `quantity`.
+    Quantity,
+    /// `reorderPoint`.
+    ReorderPoint,
+    /// `lowStock`.
+    LowStock,
+    /// `updatedAt`.
+    UpdatedAt,
+    /// `store { … }`.
+    Store(Plan<StoreField>),
+    /// `product { … }`.
+    Product(Box<Plan<ProductField>>),
+}
+
+impl Shape for Stock {
+    type Row = stock::Stock;
+    type Field = StockField;
+
+    fn row(&self) -> &Self::Row {
+        &self.0
+    }
+
+    fn field(ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<StockField> {
+        let set = &field.node.selection_set.node;
+        Some(match field.node.name.node.as_str() {
+            "id" => StockField::Id,
+            "quantity" => StockField::Quantity,
+            "reorderPoint" => StockField::ReorderPoint,
+            "lowStock" => StockField::LowStock,
+            "updatedAt" => StockField::UpdatedAt,
+            "store" => StockField::Store(plan::<Store>(ctx, set)?),
+            "product" => StockField::Product(Box::new(plan::<Product>(ctx, set)?)),
+            _ => return None,
+        })
+    }
+
+    fn value(view: &View<'_>, field: &StockField, s: &stock::Stock) -> Option<Value> {
+        Some(match field {
+            StockField::Id => id(NodeId::Stock(s.product_id, s.store_id)),
+            StockField::Quantity => int(s.quantity),
+            StockField::ReorderPoint => int(s.reorder_point),
+            StockField::LowStock => Value::Boolean(s.is_low()),
+            StockField::UpdatedAt => s.updated_at.to_value(),
+            StockField::Store(plan) => {
+                object::<Store>(view, plan, view.get(&StoreKey(s.store_id))?)?
+            }
+            StockField::Product(plan) => {
+                object::<Product>(view, plan, view.get(&ProductKey(s.product_id))?)?
+            }
+        })
+    }
+}
+
+/// The fields of `Store` rendered here.
+pub enum StoreField {
+    /// `id`.
+    Id,
+    /// `code`.
+    Code,
+    /// `name`.
+    Name,
+}
+
+impl Shape for Store {
+    type Row = store::Store;
+    type Field = StoreField;
+
+    fn row(&self) -> &Self::Row {
+        &self.0
+    }
+
+    fn field(_: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<StoreField> {
+        Some(match field.node.name.node.as_str() {
+            "id" => StoreField::Id,
+            "code" => StoreField::Code,
+            "name" => StoreField::Name,
+            _ => return None,
+        })
+    }
+
+    fn value(_: &View<'_>, field: &StoreField, s: &store::Store) -> Option<Value> {
+        Some(match field {
+            StoreField::Id => id(NodeId::Store(s.id)),
+            StoreField::Code => Value::String(s.code.clone()),
+            StoreField::Name => Value::String(s.name.clone()),
+        })
+    }
+}
+
+/// The fields of `Category` rendered here.
+pub enum CategoryField {
+    /// `id`.
+    Id,
+    /// `name`.
+    Name,
+}
+
+impl Shape for Category {
+    type Row = category::Category;
+    type Field = CategoryField;
+
+    fn row(&self) -> &Self::Row {
+        &self.0
+    }
+
+    fn field(_: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<CategoryField> {
+        Some(match field.node.name.node.as_str() {
+            "id" => CategoryField::Id,
+            "name" => CategoryField::Name,
+            _ => return None,
+        })
+    }
+
+    fn value(_: &View<'_>, field: &CategoryField, c: &category::Category) -> Option<Value> {
+        Some(match field {
+            CategoryField::Id => id(NodeId::Category(c.id)),
+            CategoryField::Name => Value::String(c.name.clone()),
+        })
+    }
+}
+
+/// The fields of `InventoryTransaction` rendered here.
+pub enum TransactionField {
+    /// `id`.
+    Id,
+    /// `type`.
+    Type,
+    /// `quantity`.
+    Quantity,
+    /// `quantityAfter`.
+    QuantityAfter,
+    /// `note`.
+    Note,
+    /// `reference`.
+    Reference,
+    /// `createdAt`.
+    CreatedAt,
+    /// `product { … }`.
+    Product(Box<Plan<ProductField>>),
+    /// `store { … }`.
+    Store(Plan<StoreField>),
+}
+
+impl Shape for InventoryTransaction {
+    type Row = transaction::InventoryTransaction;
+    type Field = TransactionField;
+
+    fn row(&self) -> &Self::Row {
+        &self.0
+    }
+
+    fn field(ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<TransactionField> {
+        let set = &field.node.selection_set.node;
+        Some(match field.node.name.node.as_str() {
+            "id" => TransactionField::Id,
+            "type" => TransactionField::Type,
+            "quantity" => TransactionField::Quantity,
+            "quantityAfter" => TransactionField::QuantityAfter,
+            "note" => TransactionField::Note,
+            "reference" => TransactionField::Reference,
+            "createdAt" => TransactionField::CreatedAt,
+            "product" => TransactionField::Product(Box::new(plan::<Product>(ctx, set)?)),
+            "store" => TransactionField::Store(plan::<Store>(ctx, set)?),
+            _ => return None,
+        })
+    }
+
+    fn value(
+        view: &View<'_>,
+        field: &TransactionField,
+        t: &transaction::InventoryTransaction,
+    ) -> Option<Value> {
+        let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
+        Some(match field {
+            TransactionField::Id => id(NodeId::InventoryTransaction(t.id)),
+            TransactionField::Type => enum_value(TransactionType::from(t.kind)),
+            TransactionField::Quantity => int(t.quantity),
+            TransactionField::QuantityAfter => int(t.quantity_after),
+            TransactionField::Note => text(&t.note),
+            TransactionField::Reference => text(&t.reference),
+            TransactionField::CreatedAt => t.created_at.to_value(),
+            TransactionField::Product(plan) => {
+                object::<Product>(view, plan, view.get(&ProductKey(t.product_id))?)?
+            }
+            TransactionField::Store(plan) => {
+                object::<Store>(view, plan, view.get(&StoreKey(t.store_id))?)?
+            }
+        })
+    }
+}
