@@ -222,6 +222,23 @@ for n in 16 64; do
   done
 done
 
+echo "== movement announcements (issue 10 §4), pgbench on the current cluster, ${SECS}s each"
+# The same movement announced in its transaction (today's triggers), not at all, and after its
+# commit in an asynchronous-commit transaction of its own (bench/outbound-notify-after.sql).
+pgb_tps() { # CLIENTS SCRIPT
+  "$PGBIN/pgbench" -n -M prepared -h "${DIR[cur]}/run" -p 5432 -U postgres -c "$1" -j 2 \
+    -T "$SECS" -f "$2" stockroom 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+}
+notify_trigger() { psql_ cur -c "ALTER TABLE inventory_transactions $1 TRIGGER inventory_transactions_notify" >/dev/null; }
+for n in 16 64; do
+  in_commit=$(pgb_tps "$n" bench/outbound.sql)
+  notify_trigger DISABLE
+  none=$(pgb_tps "$n" bench/outbound.sql)
+  after=$(pgb_tps "$n" bench/outbound-notify-after.sql)
+  notify_trigger ENABLE
+  echo "  $n clients: announced in the commit $in_commit tps, not announced $none tps, announced after the commit $after tps"
+done
+
 echo "== stock and ledger reconcile"
 for side in "${SIDES[@]}"; do
   off=$(psql_ "$side" -Atc "

@@ -60,10 +60,12 @@ fn main() -> ExitCode {
         Command::Serve(s) => (s.log_format, s.otlp_endpoint.clone()),
         _ => (stockroom::config::LogFormat::Text, None),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Serve(s) = &cli.command {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        builder.worker_threads(s.workers(cli.db.database_url.is_none(), cpus));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
