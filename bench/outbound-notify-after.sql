@@ -24,5 +24,5 @@ FROM t CROSS JOIN s;
 COMMIT;
 BEGIN;
 SET LOCAL synchronous_commit = off;
-SELECT pg_notify('stockroom_stock', json_build_object('p', :p, 's', :s, 't', NULL, 'low', false)::text);
+SELECT pg_notify('stockroom_stock', json_build_object('p', :p::int, 's', :s::int, 't', NULL, 'low', false)::text);
 COMMIT;

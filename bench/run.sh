@@ -227,7 +227,8 @@ echo "== movement announcements (issue 10 §4), pgbench on the current cluster, 
 # commit in an asynchronous-commit transaction of its own (bench/outbound-notify-after.sql).
 pgb_tps() { # CLIENTS SCRIPT
   "$PGBIN/pgbench" -n -M prepared -h "${DIR[cur]}/run" -p 5432 -U postgres -c "$1" -j 2 \
-    -T "$SECS" -f "$2" stockroom 2>&1 | sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+    -T "$SECS" -f "$2" stockroom >"$TMP/pgbench.out" 2>&1 || { echo failed; return 0; }
+  sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$TMP/pgbench.out"
 }
 notify_trigger() { psql_ cur -c "ALTER TABLE inventory_transactions $1 TRIGGER inventory_transactions_notify" >/dev/null; }
 for n in 16 64; do
