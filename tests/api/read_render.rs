@@ -2,7 +2,8 @@
 //! async-graphql's field-by-field execution answers: two servers on one database, one with
 //! `STOCKROOM_RENDER_PAGES` off, asked the same documents. The values are equal; the order of
 //! an object's keys is the selection's when rendered (as the GraphQL spec orders a response),
-//! while execution writes them in the order their values were ready.
+//! while execution writes them in the order their values were ready. And a document kept
+//! parsed (by its text, `graphql/guard.rs`) is answered for each request's own variables.
 
 use serde_json::{Value, json};
 
@@ -115,4 +116,21 @@ async fn a_page_rendered_in_one_pass_answers_what_execution_field_by_field_answe
         rendered.contains(r#""product":{"sku":"P-007"},"store":{"code":"S1"}"#),
         "{rendered}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_sent_again_is_answered_for_its_new_variables() {
+    // Parsed documents are kept by their text; what a request's variables change in its copy
+    // (@skip, @include) must not leak into the next request of the same text.
+    let app = TestApp::spawn().await;
+    seed(&app, 3).await;
+    let token = app.admin_token().await;
+    let query = r#"query($hide: Boolean!) { product(sku: "P-001") { sku name @skip(if: $hide) } }"#;
+    for hide in [true, false, true, false] {
+        let body = raw(&app, &token, query, &json!({ "hide": hide })).await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let product = &body["data"]["product"];
+        assert_eq!(product["sku"], "P-001", "{body}");
+        assert_eq!(product.get("name").is_none(), hide, "{body}");
+    }
 }
