@@ -3,7 +3,7 @@
 //! instead of awaiting a load of its own.
 //!
 //! The loads are the same per-relation loaders (one SQL query per relation and wave); what
-//! changes is who waits: one `load_many` in the parent instead of one `load_one` per child
+//! changes is who waits: one `ensure` in the parent instead of one `load_one` per child
 //! (for a page of 50 products with 10 stocks each, one wait instead of 500 for `Stock.store`).
 //! Only query documents cache loader values, so only they prefetch. A failed prefetch is
 //! ignored: the children then load (and report errors) on their own.
@@ -15,6 +15,7 @@ use crate::{
     graphql::{
         loaders,
         loaders::{CategoryKey, ProductKey, ProductStocksKey, StoreKey},
+        render::View,
     },
 };
 
@@ -45,20 +46,24 @@ pub async fn products(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&
     let categories = async {
         if under(selections, "category").is_some() {
             let _ = loaders
-                .load_many(rows.iter().map(|p| CategoryKey(p.category_id)))
+                .ensure(rows.iter().map(|p| CategoryKey(p.category_id)))
                 .await;
         }
     };
     let stocks = async {
         if let Some(stock_selections) = under(selections, "stocks") {
-            let Ok(found) = loaders
-                .load_many(rows.iter().map(|p| ProductStocksKey(p.id)))
-                .await
-            else {
+            let products = rows.iter().map(|p| ProductStocksKey(p.id));
+            if loaders.ensure(products).await.is_err() {
                 return;
-            };
-            let stock_rows: Vec<&stock::Stock> = found.values().flatten().collect();
-            stores_of(ctx, &stock_selections, &stock_rows).await;
+            }
+            let stores = cached_keys(ctx, |view| {
+                rows.iter()
+                    .filter_map(|p| view.get(&ProductStocksKey(p.id)))
+                    .flatten()
+                    .map(|s| StoreKey(s.store_id))
+                    .collect()
+            });
+            stores_of(ctx, &stock_selections, stores).await;
         }
     };
     futures::join!(categories, stocks);
@@ -71,19 +76,25 @@ pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&st
     if !loaders.caching() || rows.is_empty() {
         return;
     }
-    let stores = stores_of(ctx, selections, rows);
+    let stores = stores_of(
+        ctx,
+        selections,
+        rows.iter().map(|s| StoreKey(s.store_id)).collect(),
+    );
     let products = async {
         if let Some(product_selections) = under(selections, "product") {
-            let Ok(found) = loaders
-                .load_many(rows.iter().map(|s| ProductKey(s.product_id)))
-                .await
-            else {
+            let products = rows.iter().map(|s| ProductKey(s.product_id));
+            if loaders.ensure(products).await.is_err() {
                 return;
-            };
+            }
             if under(&product_selections, "category").is_some() {
-                let _ = loaders
-                    .load_many(found.values().map(|p| CategoryKey(p.category_id)))
-                    .await;
+                let categories = cached_keys(ctx, |view| {
+                    rows.iter()
+                        .filter_map(|s| view.get(&ProductKey(s.product_id)))
+                        .map(|p| CategoryKey(p.category_id))
+                        .collect()
+                });
+                let _ = loaders.ensure(categories).await;
             }
         }
     };
@@ -91,10 +102,17 @@ pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&st
 }
 
 /// The stores of stock rows, when selected.
-async fn stores_of(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&stock::Stock]) {
+async fn stores_of(ctx: &Context<'_>, selections: &[Lookahead<'_>], stores: Vec<StoreKey>) {
     if under(selections, "store").is_some() {
-        let _ = loaders(ctx)
-            .load_many(rows.iter().map(|s| StoreKey(s.store_id)))
-            .await;
+        let _ = loaders(ctx).ensure(stores).await;
     }
+}
+
+/// Keys read from the loaded values in the request's cache (the cache's lock is released
+/// before the next load).
+fn cached_keys<K>(ctx: &Context<'_>, read: impl FnOnce(&View<'_>) -> Vec<K>) -> Vec<K> {
+    loaders(ctx)
+        .cached()
+        .map(|view| read(&view))
+        .unwrap_or_default()
 }
