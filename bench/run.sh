@@ -224,7 +224,8 @@ done
 
 echo "== movement announcements (issue 10 §4), pgbench on the current cluster, ${SECS}s each"
 # The same movement announced in its transaction (today's triggers), not at all, and after its
-# commit in an asynchronous-commit transaction of its own (bench/outbound-notify-after.sql).
+# commit in an asynchronous-commit transaction of its own (bench/announce-after.sql appended).
+cat bench/outbound.sql bench/announce-after.sql >"$TMP/outbound-announce-after.sql"
 pgb_tps() { # CLIENTS SCRIPT
   "$PGBIN/pgbench" -n -M prepared -h "${DIR[cur]}/run" -p 5432 -U postgres -c "$1" -j 2 \
     -T "$SECS" -f "$2" stockroom >"$TMP/pgbench.out" 2>&1 || { echo failed; return 0; }
@@ -235,7 +236,7 @@ for n in 16 64; do
   in_commit=$(pgb_tps "$n" bench/outbound.sql)
   notify_trigger DISABLE
   none=$(pgb_tps "$n" bench/outbound.sql)
-  after=$(pgb_tps "$n" bench/outbound-notify-after.sql)
+  after=$(pgb_tps "$n" "$TMP/outbound-announce-after.sql")
   notify_trigger ENABLE
   echo "  $n clients: announced in the commit $in_commit tps, not announced $none tps, announced after the commit $after tps"
 done
