@@ -11,10 +11,11 @@
 //!
 //! The fast path is an optimisation, never a second semantics: anything a plan does not know
 //! (a field with arguments, a relation not in the cache, the cache off, a directive other
-//! than `@skip`/`@include` — those are applied before execution —, one response key for two
-//! different fields) makes the whole list go through async-graphql's own execution, which
-//! gives the answer it always gave. `render_matches_execution` in the API tests compares the
-//! two on documents of every shape this module knows.
+//! than `@skip` and `@include` (which async-graphql applies before execution), one response
+//! key for two different fields) makes the whole list go through async-graphql's own
+//! execution, which gives the answer it always gave. The API test `read_render` compares the
+//! two on documents of every shape this module knows; `STOCKROOM_RENDER_PAGES=false` turns
+//! the fast path off.
 
 use std::borrow::Cow;
 
