@@ -320,7 +320,8 @@ impl Gate {
     /// parsed now (and kept when the text is at most as long as a persisted query may be).
     fn parse(&self, text: &str) -> Result<ExecutableDocument, async_graphql::parser::Error> {
         let lock = || self.0.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(doc) = lock().get(text).cloned() {
+        let kept = lock().get(text).cloned();
+        if let Some(doc) = kept {
             return Ok(ExecutableDocument::clone(&doc));
         }
         let doc = async_graphql::parser::parse_query(text)?;
