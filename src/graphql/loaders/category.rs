@@ -76,18 +76,18 @@ impl Loader<CategoryTotalKey> for DbLoader {
     ) -> Result<HashMap<CategoryTotalKey, Self::Value>, Self::Error> {
         Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
-        for (store_id, ids) in groups(keys, |k| (k.store_id, k.category_id)) {
-            let rows = product::category_totals(conn, &ids, store_id).await?;
-            out.extend(totals(rows).into_iter().map(|(category_id, v)| {
-                (
-                    CategoryTotalKey {
-                        category_id,
-                        store_id,
-                    },
-                    v,
-                )
-            }));
-        }
+            for (store_id, ids) in groups(keys, |k| (k.store_id, k.category_id)) {
+                let rows = product::category_totals(conn, &ids, store_id).await?;
+                out.extend(totals(rows).into_iter().map(|(category_id, v)| {
+                    (
+                        CategoryTotalKey {
+                            category_id,
+                            store_id,
+                        },
+                        v,
+                    )
+                }));
+            }
             Ok(out)
         }
         .await)?)
@@ -104,20 +104,20 @@ impl Loader<CategoryProductsKey> for DbLoader {
     ) -> Result<HashMap<CategoryProductsKey, Self::Value>, Self::Error> {
         Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
-        for ((include_descendants, page), ids) in groups(keys, |k| {
-            ((k.include_descendants, k.page.clone()), k.category_id)
-        }) {
-            let rows =
-                product::pages_by_category(conn, &ids, include_descendants, &page).await?;
-            for (category_id, rows) in by_parent(rows, |r| r.root) {
-                let key = CategoryProductsKey {
-                    category_id,
-                    include_descendants,
-                    page: page.clone(),
-                };
-                out.insert(key, rows.into_iter().map(|r| r.product).collect());
+            for ((include_descendants, page), ids) in groups(keys, |k| {
+                ((k.include_descendants, k.page.clone()), k.category_id)
+            }) {
+                let rows =
+                    product::pages_by_category(conn, &ids, include_descendants, &page).await?;
+                for (category_id, rows) in by_parent(rows, |r| r.root) {
+                    let key = CategoryProductsKey {
+                        category_id,
+                        include_descendants,
+                        page: page.clone(),
+                    };
+                    out.insert(key, rows.into_iter().map(|r| r.product).collect());
+                }
             }
-        }
             Ok(out)
         }
         .await)?)
@@ -134,16 +134,18 @@ impl Loader<CategoryProductCountKey> for DbLoader {
     ) -> Result<HashMap<CategoryProductCountKey, Self::Value>, Self::Error> {
         Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
-        for (include_descendants, ids) in groups(keys, |k| (k.include_descendants, k.category_id)) {
-            let rows = product::counts_by_category(conn, &ids, include_descendants).await?;
-            for (category_id, v) in totals(rows) {
-                let key = CategoryProductCountKey {
-                    category_id,
-                    include_descendants,
-                };
-                out.insert(key, v);
+            for (include_descendants, ids) in
+                groups(keys, |k| (k.include_descendants, k.category_id))
+            {
+                let rows = product::counts_by_category(conn, &ids, include_descendants).await?;
+                for (category_id, v) in totals(rows) {
+                    let key = CategoryProductCountKey {
+                        category_id,
+                        include_descendants,
+                    };
+                    out.insert(key, v);
+                }
             }
-        }
             Ok(out)
         }
         .await)?)

@@ -45,19 +45,19 @@ impl Loader<StoreStocksKey> for DbLoader {
     ) -> Result<HashMap<StoreStocksKey, Self::Value>, Self::Error> {
         Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
-        for ((filter, page), ids) in
-            groups(keys, |k| ((k.filter.clone(), k.page.clone()), k.store_id))
-        {
-            let rows = stock::pages_by_store(conn, &ids, &filter, &page).await?;
-            for (store_id, rows) in by_parent(rows, |r| r.stock.store_id) {
-                let key = StoreStocksKey {
-                    store_id,
-                    filter: filter.clone(),
-                    page: page.clone(),
-                };
-                out.insert(key, rows);
+            for ((filter, page), ids) in
+                groups(keys, |k| ((k.filter.clone(), k.page.clone()), k.store_id))
+            {
+                let rows = stock::pages_by_store(conn, &ids, &filter, &page).await?;
+                for (store_id, rows) in by_parent(rows, |r| r.stock.store_id) {
+                    let key = StoreStocksKey {
+                        store_id,
+                        filter: filter.clone(),
+                        page: page.clone(),
+                    };
+                    out.insert(key, rows);
+                }
             }
-        }
             Ok(out)
         }
         .await)?)
@@ -74,16 +74,16 @@ impl Loader<StoreStockCountKey> for DbLoader {
     ) -> Result<HashMap<StoreStockCountKey, Self::Value>, Self::Error> {
         Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
-        for (filter, ids) in groups(keys, |k| (k.filter.clone(), k.store_id)) {
-            let rows = stock::counts_by_store(conn, &ids, &filter).await?;
-            for (store_id, v) in totals(rows) {
-                let key = StoreStockCountKey {
-                    store_id,
-                    filter: filter.clone(),
-                };
-                out.insert(key, v);
+            for (filter, ids) in groups(keys, |k| (k.filter.clone(), k.store_id)) {
+                let rows = stock::counts_by_store(conn, &ids, &filter).await?;
+                for (store_id, v) in totals(rows) {
+                    let key = StoreStockCountKey {
+                        store_id,
+                        filter: filter.clone(),
+                    };
+                    out.insert(key, v);
+                }
             }
-        }
             Ok(out)
         }
         .await)?)

@@ -43,25 +43,25 @@ impl Loader<LedgerPageKey> for DbLoader {
     ) -> Result<HashMap<LedgerPageKey, Self::Value>, Self::Error> {
         Ok(with_read!(&self.reads, conn => async {
             let mut out = HashMap::new();
-        for ((owner, kind, page), ids) in
-            groups(keys, |k| ((k.owner, k.kind, k.page.clone()), k.id))
-        {
-            let rows =
-                transaction::pages_by_owner(conn, owner, &ids, kind, &page).await?;
-            let parent = |r: &transaction::InventoryTransaction| match owner {
-                LedgerOwner::Product => r.product_id,
-                LedgerOwner::Store => r.store_id,
-            };
-            for (id, rows) in by_parent(rows, parent) {
-                let key = LedgerPageKey {
-                    owner,
-                    id,
-                    kind,
-                    page: page.clone(),
+            for ((owner, kind, page), ids) in
+                groups(keys, |k| ((k.owner, k.kind, k.page.clone()), k.id))
+            {
+                let rows =
+                    transaction::pages_by_owner(conn, owner, &ids, kind, &page).await?;
+                let parent = |r: &transaction::InventoryTransaction| match owner {
+                    LedgerOwner::Product => r.product_id,
+                    LedgerOwner::Store => r.store_id,
                 };
-                out.insert(key, rows);
+                for (id, rows) in by_parent(rows, parent) {
+                    let key = LedgerPageKey {
+                        owner,
+                        id,
+                        kind,
+                        page: page.clone(),
+                    };
+                    out.insert(key, rows);
+                }
             }
-        }
             Ok(out)
         }
         .await)?)
