@@ -42,7 +42,8 @@ use crate::{
 pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 /// `extensions.code` of an APQ hash the server does not know (the client resends the text).
 pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
-/// Largest query text kept in the persisted-query cache (bounds its memory with its size).
+/// Largest query text kept in the persisted-query cache and in the parsed-document cache
+/// (bounds their memory with their size).
 const MAX_PERSISTED_QUERY_BYTES: usize = 64 * 1024;
 
 /// Who is asking.

@@ -56,13 +56,15 @@ pub async fn products(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&
             if loaders.ensure(products).await.is_err() {
                 return;
             }
-            let stores = cached_keys(ctx, |view| {
-                rows.iter()
-                    .filter_map(|p| view.get(&ProductStocksKey(p.id)))
-                    .flatten()
-                    .map(|s| StoreKey(s.store_id))
-                    .collect()
-            });
+            let stores = || {
+                cached_keys(ctx, |view| {
+                    rows.iter()
+                        .filter_map(|p| view.get(&ProductStocksKey(p.id)))
+                        .flatten()
+                        .map(|s| StoreKey(s.store_id))
+                        .collect()
+                })
+            };
             stores_of(ctx, &stock_selections, stores).await;
         }
     };
@@ -76,11 +78,9 @@ pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&st
     if !loaders.caching() || rows.is_empty() {
         return;
     }
-    let stores = stores_of(
-        ctx,
-        selections,
-        rows.iter().map(|s| StoreKey(s.store_id)).collect(),
-    );
+    let stores = stores_of(ctx, selections, || {
+        rows.iter().map(|s| StoreKey(s.store_id)).collect()
+    });
     let products = async {
         if let Some(product_selections) = under(selections, "product") {
             let products = rows.iter().map(|s| ProductKey(s.product_id));
@@ -101,10 +101,14 @@ pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&st
     futures::join!(stores, products);
 }
 
-/// The stores of stock rows, when selected.
-async fn stores_of(ctx: &Context<'_>, selections: &[Lookahead<'_>], stores: Vec<StoreKey>) {
+/// The stores of stock rows (`stores` lists their keys), when selected.
+async fn stores_of(
+    ctx: &Context<'_>,
+    selections: &[Lookahead<'_>],
+    stores: impl FnOnce() -> Vec<StoreKey>,
+) {
     if under(selections, "store").is_some() {
-        let _ = loaders(ctx).ensure(stores).await;
+        let _ = loaders(ctx).ensure(stores()).await;
     }
 }
 
