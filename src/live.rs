@@ -18,12 +18,29 @@
 //! was last known alive is announced again (at least once: a change may come twice, none is
 //! lost). A reorder point changed while reconnecting writes no ledger row and is not replayed.
 //!
+//! Movements are announced after their commit, not in it: the service's movement statements
+//! ask the ledger trigger not to notify (a notifying commit holds PostgreSQL's database-wide
+//! notification lock across its WAL flush, so notifying movements commit one flush at a
+//! time), and [`LiveHub::announce`] hands their events to an announcer task that sends
+//! whatever is waiting as one `pg_notify` statement with `synchronous_commit` off. Writers
+//! other than the service are still announced by the trigger in their commit.
+//!
+//! An announcement sent after the commit can be lost (the instance dies in between), so while
+//! it has subscribers the listener also sweeps the ledger every [`SWEEP_EVERY`]: it takes a
+//! database snapshot, and announces the ledger rows whose transactions committed between the
+//! two snapshots before it that it has not seen announced (`transaction::committed_between`,
+//! exact by the transaction id each ledger row carries). A lost announcement thus arrives one
+//! to two sweeps late, and none is announced twice by the sweep: every ledger row announced
+//! in the last two periods, by notification or sweep, is remembered, and a notification of
+//! one of them arriving later is dropped.
+//!
 //! The queries are the models' (`stock`, `transaction`, `product`, `store`; the catch-up is
-//! `transaction::changes_within`); only the listener's own session statements (`LISTEN`, the
-//! idle ping) are written here, as they belong to the notification protocol, not to a table.
+//! `transaction::changes_within`, the sweep `transaction::snapshot` and
+//! `transaction::committed_between`); only the statements of the notification protocol itself
+//! (`LISTEN`, the idle ping, the announcer's `pg_notify`) are written here.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     pin::pin,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
@@ -31,7 +48,7 @@ use std::{
 
 use diesel_async::SimpleAsyncConnection;
 use futures::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{
     broadcast,
     mpsc::{UnboundedReceiver, UnboundedSender},
@@ -40,7 +57,7 @@ use tokio::sync::{
 use crate::{
     db::{
         DbConn, DbPool,
-        models::{product, stock, store, transaction},
+        models::{movement::Outcome, product, stock, store, transaction},
     },
     error::{AppError, AppResult},
 };
@@ -64,9 +81,14 @@ const CATCH_UP_MARGIN: Duration = Duration::from_secs(30);
 const CATCH_UP_LIMIT: i64 = 10_000;
 /// Most events whose rows are loaded together.
 const LOAD_BATCH: usize = 500;
+/// Most events announced by one statement (well below PostgreSQL's queue page).
+const ANNOUNCE_BATCH: usize = 200;
+/// How often a listener with subscribers sweeps the ledger for rows committed without an
+/// announcement reaching it.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// One committed change of a stock row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub struct StockEvent {
     /// The product.
     #[serde(rename = "p")]
@@ -80,6 +102,17 @@ pub struct StockEvent {
     /// Whether the change took the row from above its reorder point to at or below it.
     #[serde(rename = "low")]
     pub low_crossed: bool,
+}
+
+impl From<transaction::LedgerChange> for StockEvent {
+    fn from(change: transaction::LedgerChange) -> Self {
+        Self {
+            product_id: change.product_id,
+            store_id: change.store_id,
+            transaction_id: Some(change.transaction_id),
+            low_crossed: change.low_crossed,
+        }
+    }
 }
 
 /// One event with the committed rows behind it, loaded once for every subscriber.
@@ -115,6 +148,7 @@ struct Inner {
     pool: DbPool,
     sender: broadcast::Sender<Arc<LiveChange>>,
     started: OnceLock<()>,
+    announcer: OnceLock<UnboundedSender<StockEvent>>,
 }
 
 impl LiveHub {
@@ -126,6 +160,7 @@ impl LiveHub {
                 pool,
                 sender,
                 started: OnceLock::new(),
+                announcer: OnceLock::new(),
             }),
         }
     }
@@ -142,6 +177,74 @@ impl LiveHub {
         });
         receiver
     }
+
+    /// Announces, to the live subscribers of every instance, the ledger rows of a movement
+    /// that committed without notifying (see [`Outcome::announce`]); nothing for any other.
+    /// Returns at once: an announcer task sends them, together with whatever else is waiting.
+    pub fn announce(&self, outcome: &Outcome) {
+        if !outcome.announce || outcome.transactions.is_empty() {
+            return;
+        }
+        let announcer = self.inner.announcer.get_or_init(|| {
+            let (events, pending) = tokio::sync::mpsc::unbounded_channel();
+            let pool = self.inner.pool.clone();
+            tokio::spawn(async move { announce_forever(&pool, pending).await });
+            events
+        });
+        // Line i left stock row i behind: the crossing is judged against its reorder point.
+        for (tx, stock) in outcome.transactions.iter().zip(&outcome.stocks) {
+            let event = StockEvent {
+                product_id: tx.product_id,
+                store_id: tx.store_id,
+                transaction_id: Some(tx.id),
+                low_crossed: tx.quantity_after <= stock.reorder_point
+                    && tx.quantity_after - tx.quantity > stock.reorder_point,
+            };
+            // Fails only when the announcer stopped (the runtime is shutting down): the
+            // sweep of every listening instance still finds the row.
+            let _ = announcer.send(event);
+        }
+    }
+}
+
+/// Sends the announced events, as many as are waiting (up to [`ANNOUNCE_BATCH`]) in one
+/// statement. The statement's transaction writes nothing worth keeping, so it commits with
+/// `synchronous_commit` off: PostgreSQL's notification lock is not held across a WAL flush.
+/// It goes as a simple query (one round trip, nothing to prepare on whichever pooled
+/// connection it gets). An announcement that fails is left to the listeners' sweeps.
+async fn announce_forever(pool: &DbPool, mut pending: UnboundedReceiver<StockEvent>) {
+    let mut batch = Vec::with_capacity(ANNOUNCE_BATCH);
+    while pending.recv_many(&mut batch, ANNOUNCE_BATCH).await > 0 {
+        let statement = announcement(&batch);
+        let sent: AppResult<()> = crate::with_conn!(pool, conn => {
+            conn.batch_execute(&statement).await.map_err(AppError::from)
+        });
+        if let Err(err) = sent {
+            tracing::warn!(error = ?err, events = batch.len(),
+                "live updates: announcement not sent (the listeners' sweeps will find it)");
+        }
+        batch.clear();
+    }
+}
+
+/// The statement announcing `events`: their payloads are JSON of numbers, booleans and
+/// `null` only, written as SQL string literals.
+fn announcement(events: &[StockEvent]) -> String {
+    let mut sql = format!(
+        "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)) \
+         SELECT pg_notify('{CHANNEL}', payload) FROM quick, unnest(ARRAY["
+    );
+    for (at, event) in events.iter().enumerate() {
+        if at > 0 {
+            sql.push(',');
+        }
+        let payload = serde_json::to_string(event).unwrap_or_default();
+        sql.push('\'');
+        sql.push_str(&payload.replace('\'', "''"));
+        sql.push('\'');
+    }
+    sql.push_str("]::text[]) AS payload");
+    sql
 }
 
 /// Loads the rows of the announced events, a batch at a time, and broadcasts them.
@@ -224,11 +327,12 @@ async fn load(pool: &DbPool, events: &[StockEvent]) -> Vec<LiveChange> {
 async fn listen_forever(inner: &Inner, events: &UnboundedSender<StockEvent>) {
     // The last moment the listener was known to receive every notification.
     let mut alive: Option<Instant> = None;
+    let mut sweep = Sweep::default();
     loop {
         match inner.pool.get().await {
             Ok(conn) => {
                 let conn = DbConn::take(conn);
-                if let Err(err) = listen(conn, events, &mut alive).await {
+                if let Err(err) = listen(conn, inner, events, &mut alive, &mut sweep).await {
                     tracing::warn!(error = %err, "live updates: listener connection lost");
                     // The others most likely lead to the same server (restarted, failed
                     // over, cut off): new connections are found out sooner than stale ones.
@@ -274,14 +378,19 @@ where
 
 async fn listen(
     mut conn: diesel_async::AsyncPgConnection,
+    inner: &Inner,
     sender: &UnboundedSender<StockEvent>,
     alive: &mut Option<Instant>,
+    sweep: &mut Sweep,
 ) -> Result<(), Lost> {
     bounded(conn.batch_execute(&format!(
         "SET application_name = 'stockroom-live'; LISTEN {CHANNEL}"
     )))
     .await?;
     tracing::info!("live updates: listening");
+    // Sweeps start over from a snapshot taken once listening: whatever commits later is
+    // either announced to this connection or found by a sweep.
+    sweep.snapshots = [None, Some(bounded(transaction::snapshot(&mut conn)).await?)];
     if let Some(since) = *alive {
         // Listening again: what was committed in between comes from the ledger.
         let window = since.elapsed() + CATCH_UP_MARGIN;
@@ -296,34 +405,144 @@ async fn listen(
             "live updates: caught up from the ledger"
         );
         for change in missed {
-            let event = StockEvent {
-                product_id: change.product_id,
-                store_id: change.store_id,
-                transaction_id: Some(change.transaction_id),
-                low_crossed: change.low_crossed,
-            };
             // Fails only when the loader stopped (the runtime is shutting down).
-            let _ = sender.send(event);
+            if sweep.first_time(change.transaction_id) {
+                let _ = sender.send(change.into());
+            }
         }
     }
     *alive = Some(Instant::now());
+    let mut swept = Instant::now();
     loop {
+        let subscribed = inner.sender.receiver_count() > 0;
+        if subscribed && sweep.snapshots[1].is_none() {
+            // Subscribers again after none: sweeps start over from now.
+            sweep.snapshots[1] = Some(bounded(transaction::snapshot(&mut conn)).await?);
+            swept = Instant::now();
+        }
+        let wait = if subscribed {
+            SWEEP_EVERY.saturating_sub(swept.elapsed())
+        } else {
+            PING_EVERY
+        };
         let next = {
             let mut stream = pin!(conn.notifications_stream());
-            tokio::time::timeout(PING_EVERY, stream.next()).await
+            tokio::time::timeout(wait, stream.next()).await
         };
         match next {
             Ok(Some(Ok(note))) => match serde_json::from_str::<StockEvent>(&note.payload) {
-                // Handed to the loader, which skips events while no one subscribes.
+                // Handed to the loader, which skips events while no one subscribes; a ledger
+                // row the sweep already announced is not announced again.
                 Ok(event) => {
-                    let _ = sender.send(event);
+                    if event.transaction_id.is_none_or(|id| sweep.first_time(id)) {
+                        let _ = sender.send(event);
+                    }
                 }
                 Err(err) => tracing::warn!(error = %err, "live updates: bad payload"),
             },
             Ok(Some(Err(err))) => return Err(err.into()),
             Ok(None) => return Ok(()),
-            Err(_idle) => bounded(conn.batch_execute("SELECT 1")).await?,
+            Err(_idle) if !subscribed => bounded(conn.batch_execute("SELECT 1")).await?,
+            Err(_due) => {}
+        }
+        if subscribed && swept.elapsed() >= SWEEP_EVERY {
+            // The sweep's statements are the idle ping while someone subscribes.
+            sweep.run(&mut conn, sender).await?;
+            swept = Instant::now();
+        } else if !subscribed {
+            sweep.snapshots = [None, None];
         }
         *alive = Some(Instant::now());
+    }
+}
+
+/// What the listener's sweep remembers: the snapshots bounding the next sweep, and the ledger
+/// rows announced lately.
+#[derive(Default)]
+struct Sweep {
+    /// The two latest snapshots, older first: the next sweep looks for the transactions that
+    /// committed between them.
+    snapshots: [Option<String>; 2],
+    /// The ledger rows announced since the last sweep (`[0]`) and in the period before
+    /// (`[1]`), by notification or by sweep.
+    seen: [HashSet<i64>; 2],
+}
+
+impl Sweep {
+    /// Notes ledger row `id` as announced; false when it already was lately.
+    fn first_time(&mut self, id: i64) -> bool {
+        !self.seen[1].contains(&id) && self.seen[0].insert(id)
+    }
+
+    /// Takes a snapshot, announces the rows committed between the two before it whose
+    /// announcement never reached this listener, and starts a new period.
+    async fn run(
+        &mut self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        sender: &UnboundedSender<StockEvent>,
+    ) -> Result<(), Lost> {
+        let now = bounded(transaction::snapshot(conn)).await?;
+        if let [Some(earlier), Some(later)] = &self.snapshots {
+            // Committed at least one period ago: its announcement had that long to arrive.
+            let committed = bounded(transaction::committed_between(conn, earlier, later)).await?;
+            let missed: Vec<i64> = committed
+                .into_iter()
+                .filter(|&id| self.first_time(id))
+                .collect();
+            if !missed.is_empty() {
+                let changes = bounded(transaction::changes_of(conn, &missed)).await?;
+                tracing::warn!(
+                    events = changes.len(),
+                    "live updates: ledger rows committed without an announcement, announced by the sweep"
+                );
+                for change in changes {
+                    let _ = sender.send(change.into());
+                }
+            }
+        }
+        let [_, later] = std::mem::take(&mut self.snapshots);
+        self.snapshots = [later, Some(now)];
+        self.next_period();
+        Ok(())
+    }
+
+    /// Starts a new period: the rows announced in the one before the last are forgotten.
+    fn next_period(&mut self) {
+        let [current, _] = std::mem::take(&mut self.seen);
+        self.seen = [HashSet::new(), current];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_announcement_sends_each_event_as_its_payload_in_order_without_waiting_for_a_flush() {
+        let event = |t| StockEvent {
+            product_id: 3,
+            store_id: 4,
+            transaction_id: Some(t),
+            low_crossed: t == 2,
+        };
+        let sql = announcement(&[event(1), event(2)]);
+        assert_eq!(
+            sql,
+            "WITH quick AS (SELECT set_config('synchronous_commit', 'off', true)) \
+             SELECT pg_notify('stockroom_stock', payload) FROM quick, unnest(ARRAY[\
+             '{\"p\":3,\"s\":4,\"t\":1,\"low\":false}',\
+             '{\"p\":3,\"s\":4,\"t\":2,\"low\":true}']::text[]) AS payload"
+        );
+    }
+
+    #[test]
+    fn the_sweep_remembers_a_row_announced_in_the_last_two_periods_and_forgets_it_after() {
+        let mut sweep = Sweep::default();
+        assert!(sweep.first_time(7));
+        assert!(!sweep.first_time(7), "announced once");
+        sweep.next_period();
+        assert!(!sweep.first_time(7), "still remembered a period later");
+        sweep.next_period();
+        assert!(sweep.first_time(7), "forgotten two periods later");
     }
 }

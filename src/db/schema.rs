@@ -44,6 +44,7 @@ diesel::table! {
         note -> Nullable<Text>,
         reference -> Nullable<Text>,
         created_at -> Timestamptz,
+        xact_id -> Nullable<Int8>,
     }
 }
 

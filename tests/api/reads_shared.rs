@@ -117,7 +117,7 @@ async fn fewest_round_trips<F: std::future::Future<Output = ()>>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_product_detail_costs_four_sequential_round_trips_and_a_movement_two() {
+async fn a_product_detail_costs_four_sequential_round_trips_and_a_movement_waits_for_two() {
     let (app, proxy, token) = delayed_app("stockroom-round-trips", 10).await;
     // Warm up: every statement prepared on every shared connection, the token's use recorded.
     for _ in 0..3 {
@@ -162,11 +162,24 @@ async fn a_product_detail_costs_four_sequential_round_trips_and_a_movement_two()
         move_once().await;
     }
     // The token check and the movement (one statement, whose answer is the payload; no
-    // replicas, so no consistency token to read).
+    // replicas, so no consistency token to read); then, on another connection, the
+    // movement's announcement to live subscribers, sent after its commit (see `live.rs`).
     let movement_trips = fewest_round_trips(&proxy, move_once).await;
     assert!(
-        movement_trips <= 2,
+        movement_trips <= 3,
         "sequential round trips of one movement without a key: {movement_trips}"
+    );
+    // The announcement is not on the request's path: the answer comes after two round
+    // trips (4 one-way delays), not three (6).
+    let mut fastest = Duration::MAX;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        move_once().await;
+        fastest = fastest.min(started.elapsed());
+    }
+    assert!(
+        fastest < ONE_WAY * 5,
+        "a movement without a key waits for two round trips: {fastest:?}"
     );
 }
 

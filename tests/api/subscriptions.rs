@@ -247,3 +247,99 @@ async fn a_listener_whose_connection_goes_silent_reconnects_and_catches_up() {
     let change = &event["payload"]["data"]["stockChanged"];
     assert_eq!(change["transaction"]["quantity"], 9, "{event}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_committed_without_an_announcement_reaches_subscribers_through_the_sweep() {
+    let app = TestApp::spawn().await;
+    app.seed_demo().await;
+    let token = app.admin_token().await;
+    let (product, ams, _ber) = ids(&app, &token).await;
+    let mut ws = WsClient::subscribed_to_pair(&app, &token, &ams, &product).await;
+
+    // A movement committed as the service commits one (the trigger told to leave the
+    // announcement to the writer), by a writer that never announces it: an instance that
+    // died between its commit and its announcement.
+    let db = crate::helpers::sql(&app.db_url).await;
+    db.batch_execute(
+        "BEGIN;
+         SET LOCAL stockroom.announce = 'after';
+         UPDATE stocks SET quantity = quantity + 4 WHERE product_id = 1 AND store_id = 1;
+         INSERT INTO inventory_transactions (type, product_id, store_id, quantity, quantity_after)
+           SELECT 'INBOUND', 1, 1, 4, quantity FROM stocks WHERE product_id = 1 AND store_id = 1;
+         COMMIT;",
+    )
+    .await
+    .unwrap();
+    assert!(
+        ws.nothing_within(Duration::from_millis(300)).await,
+        "no notification was sent"
+    );
+
+    // The listener's sweep finds it one to two seconds after its commit.
+    let event = ws.next_within(Duration::from_secs(15)).await;
+    assert_eq!(event["type"], "next", "{event}");
+    let change = &event["payload"]["data"]["stockChanged"];
+    assert_eq!(change["transaction"]["quantity"], 4, "{event}");
+    assert!(
+        ws.nothing_within(Duration::from_secs(3)).await,
+        "the sweep announces a row once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_movement_the_service_commits_reaches_a_subscriber_of_another_instance_exactly_once()
+{
+    let one = TestApp::spawn().await;
+    one.seed_demo().await;
+    let token = one.admin_token().await;
+    let other = TestApp::spawn_on(&one.db_url, ServeSettings::default()).await;
+    let (product, ams, _ber) = ids(&one, &token).await;
+    let mut ws = WsClient::connect(&other, &token).await;
+    ws.subscribe(
+        "1",
+        &format!(
+            r#"subscription {{ stockChanged(storeId: "{ams}", productId: "{product}") {{
+                 transaction {{ id quantity }} }} }}"#
+        ),
+    )
+    .await;
+    until_listening(&one.db_url).await;
+
+    // Movements announced after their commit, by `one`, many at a time: the announcer sends
+    // what is waiting together, and the sweeps of `other` (one a second) must not repeat them.
+    const MOVEMENTS: usize = 40;
+    let mutation =
+        "mutation($i: StockMovementInput!) { recordInbound(input: $i) { transaction { id } } }";
+    let mut committed: Vec<String> = futures::future::join_all((0..MOVEMENTS).map(|_| {
+        one.graphql_as(
+            &token,
+            mutation,
+            json!({"i": {"productId": product, "storeId": ams, "quantity": 1}}),
+        )
+    }))
+    .await
+    .into_iter()
+    .map(|body| {
+        body["data"]["recordInbound"]["transaction"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_string()
+    })
+    .collect();
+
+    let mut announced = Vec::new();
+    for _ in 0..MOVEMENTS {
+        let event = ws.next().await;
+        assert_eq!(event["type"], "next", "{event}");
+        let transaction = &event["payload"]["data"]["stockChanged"]["transaction"];
+        assert_eq!(transaction["quantity"], 1, "{event}");
+        announced.push(transaction["id"].as_str().unwrap().to_string());
+    }
+    assert!(
+        ws.nothing_within(Duration::from_secs(3)).await,
+        "no movement is announced twice (three sweeps later)"
+    );
+    committed.sort();
+    announced.sort();
+    assert_eq!(announced, committed, "each committed movement, once");
+}

@@ -173,6 +173,10 @@ pub struct Outcome {
     pub stocks: Vec<Stock>,
     /// The stock of the last row touched, right after the movement.
     pub new_stock: i32,
+    /// Whether the caller announces `transactions` to live subscribers (`LiveHub::announce`):
+    /// their commit sent no notification, as every ledger row of a movement is written by
+    /// [`line_sql`], which asks the trigger not to. False for a replay (nothing was written).
+    pub announce: bool,
 }
 
 impl Outcome {
@@ -242,6 +246,11 @@ impl Applied {
 /// The statement that applies one line: changes (or creates) the stock row `s` and appends
 /// the ledger row to it, returning both. One prepared statement per direction (its text
 /// depends only on the sign of the change).
+///
+/// It also sets `stockroom.announce = 'after'` for its transaction (`a`), so the ledger
+/// trigger leaves the row's announcement to the caller, after the commit (see
+/// [`Outcome::announce`]): a notifying commit would hold PostgreSQL's database-wide
+/// notification lock across its WAL flush.
 fn line_sql(user_id: i32, line: &Line) -> SqlBuilder {
     let mut sql = if line.change > 0 {
         // Adds stock: creates the row (reorder point 0) or adds to it; nothing for an
@@ -291,10 +300,11 @@ fn line_sql(user_id: i32, line: &Line) -> SqlBuilder {
     .push(", ")
     .bind(Bind::OptText(line.reference.clone()))
     .push(
-        ", clock_timestamp() FROM s RETURNING *) \
+        ", clock_timestamp() FROM s RETURNING *), \
+         a AS (SELECT set_config('stockroom.announce', 'after', true)) \
          SELECT t.id, t.type AS kind, t.product_id, t.store_id, t.user_id, t.quantity, \
          t.quantity_after, t.note, t.reference, t.created_at, s.reorder_point, \
-         s.updated_at AS stock_updated_at FROM t CROSS JOIN s",
+         s.updated_at AS stock_updated_at FROM t CROSS JOIN s CROSS JOIN a",
     );
     sql
 }
@@ -440,6 +450,7 @@ async fn apply_lines(
         transactions: Vec::with_capacity(lines.len()),
         stocks: Vec::with_capacity(lines.len()),
         new_stock: 0,
+        announce: true,
     };
     for (at, line) in lines.iter().enumerate() {
         let (tx, stock) = apply(conn, user_id, at, line).await?;
@@ -502,6 +513,7 @@ async fn apply_adjustment(
             transactions: Vec::new(),
             new_stock: stock.quantity,
             stocks: vec![stock],
+            announce: false,
         });
     }
     let line = Line {
@@ -550,6 +562,7 @@ async fn replay(conn: &mut AsyncPgConnection, stored: &serde_json::Value) -> App
         transactions,
         stocks: stocks_now,
         new_stock,
+        announce: false,
     })
 }
 
@@ -576,7 +589,7 @@ pub async fn execute(
     deadlock_retries: usize,
 ) -> Result<Outcome, MovementError> {
     // One line without a key is one statement when it succeeds: atomic on its own (the stock
-    // row, its ledger row and the notification commit together), so it needs no BEGIN/COMMIT
+    // row and its ledger row commit together), so it needs no BEGIN/COMMIT
     // round trips, and touching one row it cannot deadlock.
     if let (None, Command::Lines(lines)) = (&request.idempotency, command)
         && let [line] = lines.as_slice()
@@ -588,6 +601,7 @@ pub async fn execute(
                     new_stock: stock.quantity,
                     transactions: vec![tx],
                     stocks: vec![stock],
+                    announce: true,
                 });
             }
             // Wrote nothing, or lost a deadlock: the transaction below decides (and retries).

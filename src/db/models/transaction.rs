@@ -218,3 +218,66 @@ pub async fn changes_within(
     .load(conn)
     .await?)
 }
+
+/// The database's current snapshot (`pg_current_snapshot()`, as text): which transactions
+/// had committed when it was taken. Handed back to [`committed_between`].
+pub async fn snapshot(conn: &mut AsyncPgConnection) -> AppResult<String> {
+    #[derive(QueryableByName)]
+    struct Snapshot {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        snapshot: String,
+    }
+    let row: Snapshot = diesel::sql_query("SELECT pg_current_snapshot()::text AS snapshot")
+        .get_result(conn)
+        .await?;
+    Ok(row.snapshot)
+}
+
+/// The ids of the ledger rows whose transaction committed after the snapshot `earlier` was
+/// taken and before `later` was (both from [`snapshot`]), skipping transactions that wrote
+/// more than 1000 rows (bulk loads, which the ledger trigger does not announce either).
+/// Exact: a transaction in progress at `earlier` is found once it committed, whatever its
+/// rows' ids. Rows written before the ledger carried transaction ids are never found.
+pub async fn committed_between(
+    conn: &mut AsyncPgConnection,
+    earlier: &str,
+    later: &str,
+) -> AppResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let rows: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM (
+             SELECT t.id, count(*) OVER (PARTITION BY t.xact_id) AS written
+             FROM inventory_transactions t
+             WHERE t.xact_id >= pg_snapshot_xmin($1::pg_snapshot)::text::bigint
+               AND NOT pg_visible_in_snapshot(t.xact_id::text::xid8, $1::pg_snapshot)
+               AND pg_visible_in_snapshot(t.xact_id::text::xid8, $2::pg_snapshot)
+         ) w
+         WHERE written <= 1000
+         ORDER BY id",
+    )
+    .bind::<diesel::sql_types::Text, _>(earlier)
+    .bind::<diesel::sql_types::Text, _>(later)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// The changes of the ledger rows `ids`, oldest first, as [`changes_within`] tells them.
+pub async fn changes_of(conn: &mut AsyncPgConnection, ids: &[i64]) -> AppResult<Vec<LedgerChange>> {
+    Ok(diesel::sql_query(
+        "SELECT t.product_id, t.store_id, t.id AS transaction_id,
+                (t.quantity_after <= st.reorder_point
+                 AND t.quantity_after - t.quantity > st.reorder_point) AS low_crossed
+         FROM inventory_transactions t
+         JOIN stocks st ON st.product_id = t.product_id AND st.store_id = t.store_id
+         WHERE t.id = ANY($1)
+         ORDER BY t.created_at, t.id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
+    .load(conn)
+    .await?)
+}

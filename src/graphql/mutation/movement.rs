@@ -31,6 +31,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     graphql::ids,
+    live::LiveHub,
 };
 
 /// The request of a movement: who asks and, with a key, the movement's fingerprint (from
@@ -168,7 +169,7 @@ fn movement_error(err: MovementError, paths: &[FieldPaths]) -> AppError {
 }
 
 /// Runs a movement on its own task, so that dropping the request does not drop the
-/// transaction half-way; the request's [`MovementWatch`] counts it while it runs. `paths`
+/// transaction half-way (nor the announcement of what it committed, sent after the commit); the request's [`MovementWatch`] counts it while it runs. `paths`
 /// are the arguments of the command's lines, for its errors.
 pub(super) async fn run(
     ctx: &Context<'_>,
@@ -183,9 +184,13 @@ pub(super) async fn run(
         Some(watch) => Some(watch.start().ok_or(AppError::ServiceUnavailable)?),
         None => None,
     };
+    let live = ctx.data_unchecked::<LiveHub>().clone();
     tokio::spawn(async move {
         let mut conn = pool.get().await.map_err(AppError::from)?;
-        movement::execute(&mut conn, &request, &command, retention, deadlock_retries).await
+        let outcome =
+            movement::execute(&mut conn, &request, &command, retention, deadlock_retries).await?;
+        live.announce(&outcome);
+        Ok(outcome)
     })
     .await
     .map_err(AppError::internal)?

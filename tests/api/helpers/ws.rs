@@ -168,8 +168,9 @@ impl WsClient {
     }
 }
 
-/// Waits until an instance's live listener listens on the database of `db_url` (its session,
-/// `application_name = 'stockroom-live'`, is idle after its `LISTEN`). The listener starts with
+/// Waits until an instance's live listener listens on the database of `db_url` (its session
+/// is idle with `application_name = 'stockroom-live'`, which it sets in the statement that
+/// holds its `LISTEN`: whatever it ran last, it listens). The listener starts with
 /// the first subscriber of an instance, after that subscriber's stream is registered: from
 /// then on every commit reaches it. (Later subscribers of the same instance: see
 /// [`until_delivering`].)
@@ -180,8 +181,7 @@ pub async fn until_listening(db_url: &str) {
         let listening: i64 = db
             .query_one(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND application_name = 'stockroom-live' AND state = 'idle' \
-                 AND query LIKE '%LISTEN%'",
+                 AND application_name = 'stockroom-live' AND state = 'idle'",
                 &[],
             )
             .await
