@@ -18,8 +18,10 @@ CREATE INDEX inventory_transactions_xact_idx
 
 CREATE OR REPLACE FUNCTION stockroom_notify_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF current_setting('stockroom.announce', true) = 'after'
-       OR (SELECT count(*) FROM new_rows) > 1000 THEN
+    IF current_setting('stockroom.announce', true) = 'after' THEN
+        RETURN NULL;
+    END IF;
+    IF (SELECT count(*) FROM new_rows) > 1000 THEN
         RETURN NULL;
     END IF;
     PERFORM pg_notify('stockroom_stock', json_build_object(
@@ -29,6 +31,43 @@ BEGIN
     FROM new_rows n
     JOIN stocks st ON st.product_id = n.product_id AND st.store_id = n.store_id
     ORDER BY n.id;
+    RETURN NULL;
+END
+$$;
+
+-- The stock row triggers announce what writes no ledger row (a reorder point set, an empty row
+-- created); a movement's statement changes quantities only, which its ledger rows announce.
+-- They return at once inside a movement rather than run their query for nothing.
+CREATE OR REPLACE FUNCTION stockroom_notify_stock_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('stockroom.announce', true) = 'after' THEN
+        RETURN NULL;
+    END IF;
+    IF (SELECT count(*) FROM new_rows) > 1000 THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('stockroom_stock', json_build_object(
+        'p', n.product_id, 's', n.store_id, 't', NULL,
+        'low', n.quantity <= n.reorder_point AND o.quantity > o.reorder_point)::text)
+    FROM new_rows n
+    JOIN old_rows o ON o.product_id = n.product_id AND o.store_id = n.store_id
+    WHERE n.quantity = o.quantity AND n.reorder_point <> o.reorder_point;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION stockroom_notify_stock_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('stockroom.announce', true) = 'after' THEN
+        RETURN NULL;
+    END IF;
+    IF (SELECT count(*) FROM new_rows) > 1000 THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_notify('stockroom_stock', json_build_object(
+        'p', n.product_id, 's', n.store_id, 't', NULL, 'low', false)::text)
+    FROM new_rows n
+    WHERE n.quantity = 0;
     RETURN NULL;
 END
 $$;
