@@ -86,6 +86,12 @@ const LOAD_LIMIT: Duration = Duration::from_secs(10);
 const LOAD_BATCH: usize = 500;
 /// Most events announced by one statement.
 const ANNOUNCE_BATCH: usize = 200;
+/// How long the announcer waits, once an event is there, for more to send along. Under
+/// load the events of several movements then share one statement, which costs the database
+/// what a movement's own statement would (M1 at 16 connections: 2683 movements/s announced
+/// one statement per wake-up, 2917 with this wait, 2951 not announced at all); a live event
+/// reaches subscribers this much later.
+const ANNOUNCE_LINGER: Duration = Duration::from_millis(2);
 /// How often a listener with subscribers sweeps the ledger for rows committed without an
 /// announcement reaching it.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -210,15 +216,25 @@ impl LiveHub {
     }
 }
 
-/// Sends the announced events, as many as are waiting (up to [`ANNOUNCE_BATCH`]) in one
-/// statement. Its transaction writes nothing but the notifications, so its commit waits for no
-/// WAL flush while it holds PostgreSQL's notification lock (measured on PostgreSQL 15: 12,700
-/// such statements a second on one connection, against 1,700 one-row inserts). It goes as a
+/// Sends the announced events, as many as are waiting after [`ANNOUNCE_LINGER`] (up to
+/// [`ANNOUNCE_BATCH`]), in one statement. Its transaction writes nothing but the
+/// notifications, so its commit waits for no WAL flush while it holds PostgreSQL's
+/// notification lock (measured on PostgreSQL 15: 12,700 such statements a second on one
+/// connection, against 1,700 one-row inserts). It goes as a
 /// simple query: one round trip, nothing to prepare on whichever pooled connection it gets.
 /// An announcement that fails is left to the listeners' sweeps.
 async fn announce_forever(pool: &DbPool, mut pending: UnboundedReceiver<StockEvent>) {
     let mut batch = Vec::with_capacity(ANNOUNCE_BATCH);
     while pending.recv_many(&mut batch, ANNOUNCE_BATCH).await > 0 {
+        if batch.len() < ANNOUNCE_BATCH {
+            // What commits meanwhile goes along (statements, not events, cost the database).
+            tokio::time::sleep(ANNOUNCE_LINGER).await;
+            while batch.len() < ANNOUNCE_BATCH
+                && let Ok(event) = pending.try_recv()
+            {
+                batch.push(event);
+            }
+        }
         let statement = announcement(&batch);
         let sent: AppResult<()> = crate::with_conn!(pool, conn => {
             conn.batch_execute(&statement).await.map_err(AppError::from)
