@@ -416,7 +416,8 @@ async fn listen(
     sweep: &mut Sweep,
 ) -> Result<(), Lost> {
     bounded(conn.batch_execute(&format!(
-        "SET application_name = 'stockroom-live'; LISTEN {CHANNEL}"
+        "SET application_name = 'stockroom-live'; SET lock_timeout = '{SWEEP_EVERY:?}'; \
+         LISTEN {CHANNEL}"
     )))
     .await?;
     tracing::info!("live updates: listening");
@@ -507,7 +508,9 @@ impl Sweep {
     }
 
     /// Takes a snapshot, announces the rows committed between the two before it whose
-    /// announcement never reached this listener, and starts a new period.
+    /// announcement never reached this listener, and starts a new period. When the server
+    /// answers the sweep with an error but still answers (the ledger is locked past the
+    /// session's `lock_timeout`: a bulk import), the same rows are looked for next period.
     async fn run(
         &mut self,
         conn: &mut diesel_async::AsyncPgConnection,
@@ -516,26 +519,52 @@ impl Sweep {
         let now = bounded(transaction::snapshot(conn)).await?;
         if let [Some(earlier), Some(later)] = &self.snapshots {
             // Committed at least one period ago: its announcement had that long to arrive.
-            let committed = bounded(transaction::committed_between(conn, earlier, later)).await?;
-            let missed: Vec<i64> = committed
-                .into_iter()
-                .filter(|&id| self.first_time(id))
-                .collect();
-            if !missed.is_empty() {
-                let changes = bounded(transaction::changes_of(conn, &missed)).await?;
-                tracing::warn!(
-                    events = changes.len(),
-                    "live updates: ledger rows committed without an announcement, announced by the sweep"
-                );
-                for change in changes {
-                    let _ = sender.send(change.into());
+            let (earlier, later) = (earlier.clone(), later.clone());
+            match self.missed(conn, &earlier, &later).await {
+                Ok(changes) => {
+                    if !changes.is_empty() {
+                        tracing::warn!(
+                            events = changes.len(),
+                            "live updates: ledger rows committed without an announcement, \
+                             announced by the sweep"
+                        );
+                    }
+                    for change in changes {
+                        if self.first_time(change.transaction_id) {
+                            let _ = sender.send(change.into());
+                        }
+                    }
                 }
+                Err(Lost::Query(err)) => {
+                    bounded(conn.batch_execute("SELECT 1")).await?;
+                    tracing::warn!(error = ?err, "live updates: sweep postponed");
+                    return Ok(());
+                }
+                Err(lost) => return Err(lost),
             }
         }
         let [_, later] = std::mem::take(&mut self.snapshots);
         self.snapshots = [later, Some(now)];
         self.next_period();
         Ok(())
+    }
+
+    /// The ledger rows committed between `earlier` and `later` that were not announced lately.
+    async fn missed(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        earlier: &str,
+        later: &str,
+    ) -> Result<Vec<transaction::LedgerChange>, Lost> {
+        let committed = bounded(transaction::committed_between(conn, earlier, later)).await?;
+        let missed: Vec<i64> = committed
+            .into_iter()
+            .filter(|id| !self.seen.iter().any(|seen| seen.contains(id)))
+            .collect();
+        if missed.is_empty() {
+            return Ok(Vec::new());
+        }
+        bounded(transaction::changes_of(conn, &missed)).await
     }
 
     /// Starts a new period: the rows announced in the one before the last are forgotten.

@@ -343,3 +343,44 @@ async fn every_movement_the_service_commits_reaches_a_subscriber_of_another_inst
     announced.sort();
     assert_eq!(announced, committed, "each committed movement, once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_kept_waiting_by_a_locked_ledger_keeps_its_connection_and_sweeps_after() {
+    let app = TestApp::spawn().await;
+    app.seed_demo().await;
+    let token = app.admin_token().await;
+    let (product, ams, _ber) = ids(&app, &token).await;
+    let mut ws = WsClient::subscribed_to_pair(&app, &token, &ams, &product).await;
+    let db = crate::helpers::sql(&app.db_url).await;
+    let listener = "SELECT pid FROM pg_stat_activity \
+                    WHERE application_name = 'stockroom-live' AND datname = current_database()";
+    let pids = async |db: &tokio_postgres::Client| -> Vec<i32> {
+        let rows = db.query(listener, &[]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    let before = pids(&db).await;
+
+    // A bulk import holds the ledger (dropping its indexes) for longer than the listener
+    // waits for any answer (5 s): its sweeps give up on the lock after a second, not on the
+    // connection.
+    let importer = crate::helpers::sql(&app.db_url).await;
+    importer
+        .batch_execute("BEGIN; LOCK TABLE inventory_transactions IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(7)).await; // the import's duration
+    importer.batch_execute("COMMIT").await.unwrap();
+
+    assert_eq!(pids(&db).await, before, "the listener kept its connection");
+    movement(&app.db_url, 1, 1, 6, true).await;
+    let event = ws.next().await;
+    assert_eq!(event["type"], "next", "{event}");
+    assert_eq!(
+        event["payload"]["data"]["stockChanged"]["transaction"]["quantity"], 6,
+        "{event}"
+    );
+    assert!(
+        ws.nothing_within(Duration::from_secs(3)).await,
+        "nothing replayed"
+    );
+}
