@@ -195,6 +195,21 @@ pub struct LedgerChange {
     pub low_crossed: bool,
 }
 
+/// The statement selecting ledger rows as [`LedgerChange`]s, completed by `$rest` (its
+/// `WHERE` and order).
+macro_rules! ledger_changes {
+    ($rest:literal) => {
+        concat!(
+            "SELECT t.product_id, t.store_id, t.id AS transaction_id,
+                    (t.quantity_after <= st.reorder_point
+                     AND t.quantity_after - t.quantity > st.reorder_point) AS low_crossed
+             FROM inventory_transactions t
+             JOIN stocks st ON st.product_id = t.product_id AND st.store_id = t.store_id ",
+            $rest
+        )
+    };
+}
+
 /// The changes of the ledger rows written in the last `window` (at most `limit`), oldest
 /// first, as the triggers would have announced them (the low-stock crossing against today's
 /// reorder point).
@@ -203,16 +218,11 @@ pub async fn changes_within(
     window: std::time::Duration,
     limit: i64,
 ) -> AppResult<Vec<LedgerChange>> {
-    Ok(diesel::sql_query(
-        "SELECT t.product_id, t.store_id, t.id AS transaction_id,
-                (t.quantity_after <= st.reorder_point
-                 AND t.quantity_after - t.quantity > st.reorder_point) AS low_crossed
-         FROM inventory_transactions t
-         JOIN stocks st ON st.product_id = t.product_id AND st.store_id = t.store_id
-         WHERE t.created_at > now() - make_interval(secs => $1)
-         ORDER BY t.created_at, t.id
-         LIMIT $2",
-    )
+    Ok(diesel::sql_query(ledger_changes!(
+        "WHERE t.created_at > now() - make_interval(secs => $1)
+             ORDER BY t.created_at, t.id
+             LIMIT $2"
+    ))
     .bind::<diesel::sql_types::Double, _>(window.as_secs_f64())
     .bind::<diesel::sql_types::BigInt, _>(limit)
     .load(conn)
@@ -268,15 +278,10 @@ pub async fn committed_between(
 
 /// The changes of the ledger rows `ids`, oldest first, as [`changes_within`] tells them.
 pub async fn changes_of(conn: &mut AsyncPgConnection, ids: &[i64]) -> AppResult<Vec<LedgerChange>> {
-    Ok(diesel::sql_query(
-        "SELECT t.product_id, t.store_id, t.id AS transaction_id,
-                (t.quantity_after <= st.reorder_point
-                 AND t.quantity_after - t.quantity > st.reorder_point) AS low_crossed
-         FROM inventory_transactions t
-         JOIN stocks st ON st.product_id = t.product_id AND st.store_id = t.store_id
-         WHERE t.id = ANY($1)
-         ORDER BY t.created_at, t.id",
-    )
+    Ok(diesel::sql_query(ledger_changes!(
+        "WHERE t.id = ANY($1)
+             ORDER BY t.created_at, t.id"
+    ))
     .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
     .load(conn)
     .await?)
