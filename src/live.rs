@@ -220,9 +220,9 @@ impl LiveHub {
 /// [`ANNOUNCE_BATCH`]), in one statement. Its transaction writes nothing but the
 /// notifications, so its commit waits for no WAL flush while it holds PostgreSQL's
 /// notification lock (measured on PostgreSQL 15: 12,700 such statements a second on one
-/// connection, against 1,700 one-row inserts). It goes as a
-/// simple query: one round trip, nothing to prepare on whichever pooled connection it gets.
-/// An announcement that fails is left to the listeners' sweeps.
+/// connection, against 1,700 one-row inserts). It goes as a simple query: one round trip,
+/// nothing to prepare on whichever pooled connection it gets. An announcement that fails is
+/// left to the listeners' sweeps.
 async fn announce_forever(pool: &DbPool, mut pending: UnboundedReceiver<StockEvent>) {
     let mut batch = Vec::with_capacity(ANNOUNCE_BATCH);
     while pending.recv_many(&mut batch, ANNOUNCE_BATCH).await > 0 {
@@ -438,8 +438,8 @@ async fn listen(
             "live updates: caught up from the ledger"
         );
         for change in missed {
-            // Fails only when the loader stopped (the runtime is shutting down).
             if sweep.first_time(change.transaction_id) {
+                // Fails only when the loader stopped (the runtime is shutting down).
                 let _ = sender.send(change.into());
             }
         }
@@ -465,9 +465,11 @@ async fn listen(
         match next {
             Ok(Some(Ok(note))) => match serde_json::from_str::<StockEvent>(&note.payload) {
                 // Handed to the loader, which skips events while no one subscribes; a ledger
-                // row the sweep already announced is not announced again.
+                // row announced lately (the sweep found it first) is not announced again.
                 Ok(event) => {
-                    if event.transaction_id.is_none_or(|id| sweep.first_time(id)) {
+                    let repeated =
+                        subscribed && event.transaction_id.is_some_and(|id| !sweep.first_time(id));
+                    if !repeated {
                         let _ = sender.send(event);
                     }
                 }
@@ -483,7 +485,8 @@ async fn listen(
             sweep.run(&mut conn, sender).await?;
             swept = Instant::now();
         } else if !subscribed {
-            sweep.snapshots = [None, None];
+            // Nothing to sweep for, nothing to remember.
+            *sweep = Sweep::default();
         }
         *alive = Some(Instant::now());
     }

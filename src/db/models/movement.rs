@@ -589,8 +589,8 @@ pub async fn execute(
     deadlock_retries: usize,
 ) -> Result<Outcome, MovementError> {
     // One line without a key is one statement when it succeeds: atomic on its own (the stock
-    // row and its ledger row commit together), so it needs no BEGIN/COMMIT
-    // round trips, and touching one row it cannot deadlock.
+    // row and its ledger row commit together), so it needs no BEGIN/COMMIT round trips, and
+    // touching one row it cannot deadlock.
     if let (None, Command::Lines(lines)) = (&request.idempotency, command)
         && let [line] = lines.as_slice()
     {

@@ -169,8 +169,9 @@ fn movement_error(err: MovementError, paths: &[FieldPaths]) -> AppError {
 }
 
 /// Runs a movement on its own task, so that dropping the request does not drop the
-/// transaction half-way (nor the announcement of what it committed, sent after the commit); the request's [`MovementWatch`] counts it while it runs. `paths`
-/// are the arguments of the command's lines, for its errors.
+/// transaction half-way (nor the announcement of what it committed, sent after the commit);
+/// the request's [`MovementWatch`] counts it while it runs. `paths` are the arguments of the
+/// command's lines, for its errors.
 pub(super) async fn run(
     ctx: &Context<'_>,
     request: Request,
