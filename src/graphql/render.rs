@@ -1,18 +1,22 @@
 //! Pages rendered in one pass: a list whose rows and relations are already in the request's
-//! loader cache becomes its response value synchronously, without a future, an `IndexMap`
-//! merge and a context per field.
+//! loader cache becomes its response's JSON text synchronously, without a future, an
+//! `IndexMap` merge and a context per field, and without a `Value` per field.
 //!
 //! async-graphql resolves every field of every object as a boxed future polled through a
 //! `FuturesUnordered`; a product page of 50 products with their stock rows and stores is
 //! ~1,700 fields, and that per-field machinery was most of the service's CPU per request.
 //! The look-ahead prefetch (`prefetch`) has already loaded everything such a page shows, so
 //! the list compiles its selection set once into a [`Plan`] (response key → field) and
-//! applies it to each row, reading relations from the cache.
+//! applies it to each row, reading relations from the cache, writing JSON text. The text goes
+//! into the response as a `Value::Binary` (the schema has no binary output of its own), which
+//! the response writer copies verbatim ([`json_text`]).
 //!
 //! The fast path is an optimisation, never a second semantics: anything a plan does not know
 //! (a field with arguments, a relation not in the cache, the cache off, a directive other
 //! than `@skip` and `@include` (which async-graphql applies before execution), one response
-//! key for two different fields) makes the whole list go through async-graphql's own
+//! key for two different fields, a response key the operation selects twice with a selection
+//! set of its own, whose values execution would merge) makes the whole list go through
+//! async-graphql's own
 //! execution, which gives the answer it always gave. The API test `read_render` compares the
 //! two on documents of every shape this module knows; `STOCKROOM_RENDER_PAGES=false` turns
 //! the fast path off.
@@ -21,7 +25,6 @@ use std::borrow::Cow;
 
 use async_graphql::{
     ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value,
-    indexmap::IndexMap,
     parser::types::{Field, Selection, SelectionSet},
     registry::{MetaType, Registry},
     resolver_utils::enum_value,
@@ -85,19 +88,20 @@ impl<T: OutputType + Render> OutputType for Rendered<T> {
 
 /// What can render itself from the request's loader cache.
 pub trait Render {
-    /// The value for the selection set of `ctx`, or `None` to leave it to async-graphql.
+    /// The value for the selection set of `ctx` (JSON text, see [`json_text`]), or `None` to
+    /// leave it to async-graphql.
     fn render(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value>;
 }
 
 impl<S: Shape> Render for Vec<S> {
     fn render(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
         let plan = plan::<S>(ctx, &ctx.item.node)?;
-        let view = ctx.data_opt::<Loaders>()?.cached()?;
-        let items = self
-            .iter()
-            .map(|item| object::<S>(&view, &plan, item.row()))
-            .collect::<Option<_>>()?;
-        Some(Value::List(items))
+        let view = view(ctx)?;
+        let mut out = Vec::with_capacity(64 * self.len() + 2);
+        list(&mut out, self, |out, item| {
+            object::<S>(out, &view, &plan, item.row())
+        })?;
+        Some(Value::Binary(out.into()))
     }
 }
 
@@ -107,26 +111,100 @@ where
 {
     fn render(&self, ctx: &ContextSelectionSet<'_>) -> Option<Value> {
         let plan = edge_plan::<S>(ctx, &ctx.item.node)?;
-        let view = ctx.data_opt::<Loaders>()?.cached()?;
+        let view = view(ctx)?;
         let edge_type = <Edge<S>>::type_name();
-        let items = self
-            .iter()
-            .map(|edge| {
-                fill(&plan, &edge_type, |field| match field {
-                    EdgeField::Cursor => Some(Value::String(edge.cursor.clone())),
-                    EdgeField::Node(node) => object::<S>(&view, node, edge.node.row()),
-                })
+        let mut out = Vec::with_capacity(96 * self.len() + 2);
+        list(&mut out, *self, |out, edge| {
+            fill(out, &plan, &edge_type, |out, field| match field {
+                EdgeField::Cursor => {
+                    text(out, &edge.cursor);
+                    Some(())
+                }
+                EdgeField::Node(node) => object::<S>(out, &view, node, edge.node.row()),
             })
-            .collect::<Option<_>>()?;
-        Some(Value::List(items))
+        })?;
+        Some(Value::Binary(out.into()))
     }
+}
+
+/// The JSON text of a rendered value: every `Value::Binary` in a response is one, since no
+/// field of the schema outputs binary data.
+pub fn json_text(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::Binary(text) => Some(text),
+        _ => None,
+    }
+}
+
+/// The request's cached loader values, when the operation's values are never merged (see
+/// [`merges`]).
+fn view<'a>(ctx: &ContextSelectionSet<'a>) -> Option<View<'a>> {
+    let env = &ctx.query_env;
+    if merges(ctx, &env.operation.node.selection_set.node, 0)
+        || env
+            .fragments
+            .values()
+            .any(|f| merges(ctx, &f.node.selection_set.node, 0))
+    {
+        return None;
+    }
+    ctx.data_opt::<Loaders>()?.cached()
+}
+
+/// Whether some selection set of the document selects one response key twice with a selection
+/// set of its own (through its fragments, whatever their type conditions): execution resolves
+/// each and merges their values, which it cannot do with JSON text. `depth` bounds the walk
+/// through fragment spreads (validation has refused cycles; this is a second fence).
+fn merges(ctx: &ContextSelectionSet<'_>, set: &SelectionSet, depth: usize) -> bool {
+    let mut keys: Vec<&Name> = Vec::new();
+    if depth > 32 || !objects_once(ctx, set, &mut keys, depth) {
+        return true;
+    }
+    set.items.iter().any(|selection| match &selection.node {
+        Selection::Field(field) => merges(ctx, &field.node.selection_set.node, depth + 1),
+        Selection::InlineFragment(f) => merges(ctx, &f.node.selection_set.node, depth + 1),
+        Selection::FragmentSpread(_) => false, // walked as a fragment of its own
+    })
+}
+
+/// Collects the response keys of the fields with a selection set that `set` selects (through
+/// its fragments) into `keys`; `false` when one comes twice.
+fn objects_once<'d>(
+    ctx: &ContextSelectionSet<'d>,
+    set: &'d SelectionSet,
+    keys: &mut Vec<&'d Name>,
+    depth: usize,
+) -> bool {
+    set.items.iter().all(|selection| match &selection.node {
+        Selection::Field(field) => {
+            if field.node.selection_set.node.items.is_empty() {
+                return true;
+            }
+            let key = &field.node.response_key().node;
+            if keys.contains(&key) {
+                return false;
+            }
+            keys.push(key);
+            true
+        }
+        Selection::InlineFragment(f) => objects_once(ctx, &f.node.selection_set.node, keys, depth),
+        Selection::FragmentSpread(spread) => {
+            depth < 32
+                && ctx
+                    .query_env
+                    .fragments
+                    .get(&spread.node.fragment_name.node)
+                    .is_some_and(|f| objects_once(ctx, &f.node.selection_set.node, keys, depth + 1))
+        }
+    })
 }
 
 /// The request's cached loader values.
 pub type View<'a> = Cached<'a, DbLoader>;
 
-/// An object's selected fields in response order: each response key and what it shows.
-pub type Plan<F> = Vec<(Name, Slot<F>)>;
+/// An object's selected fields in response order: each response key (as JSON text followed
+/// by `:`) and what it shows.
+pub type Plan<F> = Vec<(Box<[u8]>, Slot<F>)>;
 
 /// One selected field of an object.
 pub enum Slot<F> {
@@ -146,8 +224,13 @@ pub trait Shape: OutputType + Sized {
     fn row(&self) -> &Self::Row;
     /// What a selected field shows; `None` when this module does not render it.
     fn field(ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> Option<Self::Field>;
-    /// A field's value for a row; `None` when a relation is not in the cache.
-    fn value(view: &View<'_>, field: &Self::Field, row: &Self::Row) -> Option<Value>;
+    /// Writes a field's value for a row; `None` when a relation is not in the cache.
+    fn write(
+        out: &mut Vec<u8>,
+        view: &View<'_>,
+        field: &Self::Field,
+        row: &Self::Row,
+    ) -> Option<()>;
 }
 
 /// The fields of an edge.
@@ -212,7 +295,9 @@ fn compile<F>(
         } else {
             return None;
         };
-        plan.push((key, slot));
+        let mut json = serde_json::to_vec(key.as_str()).ok()?;
+        json.push(b':');
+        plan.push((json.into(), slot));
         Some(())
     })?;
     (!plan.is_empty()).then_some(plan)
@@ -284,48 +369,100 @@ fn applies(registry: &Registry, type_name: &str, condition: Option<&str>) -> Opt
     matches!(registry.types.get(condition), Some(MetaType::Object { .. })).then_some(false)
 }
 
-/// An object's value: its plan applied to one row.
-fn object<S: Shape>(view: &View<'_>, plan: &Plan<S::Field>, row: &S::Row) -> Option<Value> {
-    fill(plan, &S::type_name(), |field| S::value(view, field, row))
+/// Writes an object: its plan applied to one row.
+fn object<S: Shape>(
+    out: &mut Vec<u8>,
+    view: &View<'_>,
+    plan: &Plan<S::Field>,
+    row: &S::Row,
+) -> Option<()> {
+    fill(out, plan, &S::type_name(), |out, field| {
+        S::write(out, view, field, row)
+    })
 }
 
-/// The object of a plan, each field's value from `value`.
+/// Writes the object of a plan, each field's value by `write`.
 fn fill<F>(
+    out: &mut Vec<u8>,
     plan: &Plan<F>,
     type_name: &str,
-    mut value: impl FnMut(&F) -> Option<Value>,
-) -> Option<Value> {
-    let mut map = IndexMap::with_capacity(plan.len());
-    for (key, slot) in plan {
-        let v = match slot {
-            Slot::Typename => Value::String(type_name.to_owned()),
-            Slot::Field(field) => value(field)?,
-        };
-        map.insert(key.clone(), v);
+    mut write: impl FnMut(&mut Vec<u8>, &F) -> Option<()>,
+) -> Option<()> {
+    out.push(b'{');
+    for (i, (key, slot)) in plan.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(key);
+        match slot {
+            Slot::Typename => text(out, type_name),
+            Slot::Field(field) => write(out, field)?,
+        }
     }
-    Some(Value::Object(map))
+    out.push(b'}');
+    Some(())
 }
 
-/// The list of objects of the rows a relation holds.
+/// Writes a list, each item by `write`.
+fn list<T>(
+    out: &mut Vec<u8>,
+    items: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T) -> Option<()>,
+) -> Option<()> {
+    out.push(b'[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item)?;
+    }
+    out.push(b']');
+    Some(())
+}
+
+/// Writes the list of objects of the rows a relation holds.
 fn objects<'r, S: Shape + 'r>(
+    out: &mut Vec<u8>,
     view: &View<'_>,
     plan: &Plan<S::Field>,
     rows: impl IntoIterator<Item = &'r S::Row>,
-) -> Option<Value> {
-    rows.into_iter()
-        .map(|row| object::<S>(view, plan, row))
-        .collect::<Option<_>>()
-        .map(Value::List)
+) -> Option<()> {
+    list(out, rows, |out, row| object::<S>(out, view, plan, row))
 }
 
-/// A global ID's value.
-fn id(id: NodeId) -> Value {
-    Value::String(id.encode().0)
+/// Writes a string.
+fn text(out: &mut Vec<u8>, s: &str) {
+    // Writing to a `Vec` cannot fail, and a `str` always serialises.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
-/// A number's value.
-fn int(n: i32) -> Value {
-    Value::Number(n.into())
+/// Writes a string or `null`.
+fn optional_text(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => text(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Writes a global ID.
+fn id(out: &mut Vec<u8>, id: NodeId) {
+    text(out, &id.encode().0);
+}
+
+/// Writes a number.
+fn int(out: &mut Vec<u8>, n: i32) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+/// Writes a boolean.
+fn boolean(out: &mut Vec<u8>, b: bool) {
+    out.extend_from_slice(if b { b"true" } else { b"false" });
+}
+
+/// Writes a scalar's or an enum's value.
+fn scalar(out: &mut Vec<u8>, value: &Value) {
+    // Scalars and enums are strings, numbers or booleans: they always serialise.
+    let _ = serde_json::to_writer(&mut *out, value);
 }
 
 /// The fields of `Product` rendered here.
@@ -377,23 +514,29 @@ impl Shape for Product {
         })
     }
 
-    fn value(view: &View<'_>, field: &ProductField, p: &product::Product) -> Option<Value> {
-        Some(match field {
-            ProductField::Id => id(NodeId::Product(p.id)),
-            ProductField::Sku => Value::String(p.sku.clone()),
-            ProductField::Name => Value::String(p.name.clone()),
-            ProductField::Description => Value::String(p.description.clone()),
-            ProductField::Price => Decimal(p.price.clone()).to_value(),
-            ProductField::Archived => Value::Boolean(p.archived),
-            ProductField::CreatedAt => p.created_at.to_value(),
-            ProductField::UpdatedAt => p.updated_at.to_value(),
+    fn write(
+        out: &mut Vec<u8>,
+        view: &View<'_>,
+        field: &ProductField,
+        p: &product::Product,
+    ) -> Option<()> {
+        match field {
+            ProductField::Id => id(out, NodeId::Product(p.id)),
+            ProductField::Sku => text(out, &p.sku),
+            ProductField::Name => text(out, &p.name),
+            ProductField::Description => text(out, &p.description),
+            ProductField::Price => scalar(out, &Decimal(p.price.clone()).to_value()),
+            ProductField::Archived => boolean(out, p.archived),
+            ProductField::CreatedAt => scalar(out, &p.created_at.to_value()),
+            ProductField::UpdatedAt => scalar(out, &p.updated_at.to_value()),
             ProductField::Category(plan) => {
-                object::<Category>(view, plan, view.get(&CategoryKey(p.category_id))?)?
+                return object::<Category>(out, view, plan, view.get(&CategoryKey(p.category_id))?);
             }
             ProductField::Stocks(plan) => {
-                objects::<Stock>(view, plan, view.get(&ProductStocksKey(p.id))?)?
+                return objects::<Stock>(out, view, plan, view.get(&ProductStocksKey(p.id))?);
             }
-        })
+        }
+        Some(())
     }
 }
 
@@ -437,20 +580,26 @@ impl Shape for Stock {
         })
     }
 
-    fn value(view: &View<'_>, field: &StockField, s: &stock::Stock) -> Option<Value> {
-        Some(match field {
-            StockField::Id => id(NodeId::Stock(s.product_id, s.store_id)),
-            StockField::Quantity => int(s.quantity),
-            StockField::ReorderPoint => int(s.reorder_point),
-            StockField::LowStock => Value::Boolean(s.is_low()),
-            StockField::UpdatedAt => s.updated_at.to_value(),
+    fn write(
+        out: &mut Vec<u8>,
+        view: &View<'_>,
+        field: &StockField,
+        s: &stock::Stock,
+    ) -> Option<()> {
+        match field {
+            StockField::Id => id(out, NodeId::Stock(s.product_id, s.store_id)),
+            StockField::Quantity => int(out, s.quantity),
+            StockField::ReorderPoint => int(out, s.reorder_point),
+            StockField::LowStock => boolean(out, s.is_low()),
+            StockField::UpdatedAt => scalar(out, &s.updated_at.to_value()),
             StockField::Store(plan) => {
-                object::<Store>(view, plan, view.get(&StoreKey(s.store_id))?)?
+                return object::<Store>(out, view, plan, view.get(&StoreKey(s.store_id))?);
             }
             StockField::Product(plan) => {
-                object::<Product>(view, plan, view.get(&ProductKey(s.product_id))?)?
+                return object::<Product>(out, view, plan, view.get(&ProductKey(s.product_id))?);
             }
-        })
+        }
+        Some(())
     }
 }
 
@@ -481,12 +630,13 @@ impl Shape for Store {
         })
     }
 
-    fn value(_: &View<'_>, field: &StoreField, s: &store::Store) -> Option<Value> {
-        Some(match field {
-            StoreField::Id => id(NodeId::Store(s.id)),
-            StoreField::Code => Value::String(s.code.clone()),
-            StoreField::Name => Value::String(s.name.clone()),
-        })
+    fn write(out: &mut Vec<u8>, _: &View<'_>, field: &StoreField, s: &store::Store) -> Option<()> {
+        match field {
+            StoreField::Id => id(out, NodeId::Store(s.id)),
+            StoreField::Code => text(out, &s.code),
+            StoreField::Name => text(out, &s.name),
+        }
+        Some(())
     }
 }
 
@@ -514,11 +664,17 @@ impl Shape for Category {
         })
     }
 
-    fn value(_: &View<'_>, field: &CategoryField, c: &category::Category) -> Option<Value> {
-        Some(match field {
-            CategoryField::Id => id(NodeId::Category(c.id)),
-            CategoryField::Name => Value::String(c.name.clone()),
-        })
+    fn write(
+        out: &mut Vec<u8>,
+        _: &View<'_>,
+        field: &CategoryField,
+        c: &category::Category,
+    ) -> Option<()> {
+        match field {
+            CategoryField::Id => id(out, NodeId::Category(c.id)),
+            CategoryField::Name => text(out, &c.name),
+        }
+        Some(())
     }
 }
 
@@ -568,26 +724,27 @@ impl Shape for InventoryTransaction {
         })
     }
 
-    fn value(
+    fn write(
+        out: &mut Vec<u8>,
         view: &View<'_>,
         field: &TransactionField,
         t: &transaction::InventoryTransaction,
-    ) -> Option<Value> {
-        let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::String);
-        Some(match field {
-            TransactionField::Id => id(NodeId::InventoryTransaction(t.id)),
-            TransactionField::Type => enum_value(TransactionType::from(t.kind)),
-            TransactionField::Quantity => int(t.quantity),
-            TransactionField::QuantityAfter => int(t.quantity_after),
-            TransactionField::Note => text(&t.note),
-            TransactionField::Reference => text(&t.reference),
-            TransactionField::CreatedAt => t.created_at.to_value(),
+    ) -> Option<()> {
+        match field {
+            TransactionField::Id => id(out, NodeId::InventoryTransaction(t.id)),
+            TransactionField::Type => scalar(out, &enum_value(TransactionType::from(t.kind))),
+            TransactionField::Quantity => int(out, t.quantity),
+            TransactionField::QuantityAfter => int(out, t.quantity_after),
+            TransactionField::Note => optional_text(out, t.note.as_deref()),
+            TransactionField::Reference => optional_text(out, t.reference.as_deref()),
+            TransactionField::CreatedAt => scalar(out, &t.created_at.to_value()),
             TransactionField::Product(plan) => {
-                object::<Product>(view, plan, view.get(&ProductKey(t.product_id))?)?
+                return object::<Product>(out, view, plan, view.get(&ProductKey(t.product_id))?);
             }
             TransactionField::Store(plan) => {
-                object::<Store>(view, plan, view.get(&StoreKey(t.store_id))?)?
+                return object::<Store>(out, view, plan, view.get(&StoreKey(t.store_id))?);
             }
-        })
+        }
+        Some(())
     }
 }

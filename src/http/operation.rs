@@ -20,6 +20,7 @@ use crate::{
     graphql::{
         guard::{self, Arrival, Execution},
         mutation::MovementWatch,
+        render,
     },
     http::metrics,
 };
@@ -59,14 +60,84 @@ impl Finished {
 }
 
 /// The JSON result of one operation.
-#[derive(serde::Serialize)]
 pub struct ResultBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
     data: Option<&'a ConstValue>,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
     errors: &'a [ServerError],
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     extensions: &'a std::collections::BTreeMap<String, ConstValue>,
+}
+
+impl ResultBody<'_> {
+    /// Its JSON text: `data` (when there is any), `errors` and `extensions` (when not empty).
+    /// Straight to bytes, no intermediate `serde_json::Value`; pages rendered as JSON text
+    /// (`graphql::render`) are copied in as they are.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        let mut sep = b'{';
+        let mut member = |out: &mut Vec<u8>, name: &[u8]| {
+            out.push(sep);
+            sep = b',';
+            out.extend_from_slice(name);
+        };
+        if let Some(data) = self.data {
+            member(out, br#""data":"#);
+            write_value(out, data);
+        }
+        if !self.errors.is_empty() {
+            member(out, br#""errors":"#);
+            // Writing to a `Vec` cannot fail, and errors always serialise.
+            let _ = serde_json::to_writer(&mut *out, self.errors);
+        }
+        if !self.extensions.is_empty() {
+            member(out, br#""extensions":"#);
+            let _ = serde_json::to_writer(&mut *out, self.extensions);
+        }
+        if sep == b'{' {
+            out.push(b'{');
+        }
+        out.push(b'}');
+    }
+
+    /// Its JSON text in a new buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1024);
+        self.write(&mut out);
+        out
+    }
+}
+
+/// Writes a response value as JSON, rendered pages verbatim.
+fn write_value(out: &mut Vec<u8>, value: &ConstValue) {
+    if let Some(text) = render::json_text(value) {
+        out.extend_from_slice(text);
+        return;
+    }
+    match value {
+        ConstValue::List(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        ConstValue::Object(fields) => {
+            out.push(b'{');
+            for (i, (name, item)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut *out, name.as_str());
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+        // Null, numbers, strings, booleans and enums always serialise.
+        scalar => {
+            let _ = serde_json::to_writer(&mut *out, scalar);
+        }
+    }
 }
 
 /// How a socket operation is answered.

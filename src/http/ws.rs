@@ -38,7 +38,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, mpsc},
@@ -55,7 +55,7 @@ use crate::{
     graphql::guard::{self, Arrival, Caller},
     http::{
         metrics,
-        operation::{self, Finished, ResultBody, SocketRun},
+        operation::{self, Finished, SocketRun},
         request_id,
     },
     shutdown,
@@ -502,21 +502,16 @@ impl Session {
 }
 
 /// A `next` message.
-#[derive(Serialize)]
-struct Next<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    id: &'a str,
-    payload: ResultBody<'a>,
-}
-
 fn next_text(id: &str, finished: &Finished) -> String {
-    serde_json::to_string(&Next {
-        kind: "next",
-        id,
-        payload: finished.body(),
-    })
-    .unwrap_or_default()
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(br#"{"type":"next","id":"#);
+    // Writing a string to a `Vec` cannot fail.
+    let _ = serde_json::to_writer(&mut out, id);
+    out.extend_from_slice(br#","payload":"#);
+    finished.body().write(&mut out);
+    out.push(b'}');
+    // JSON written from `str`s and serde_json is UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Runs one operation of a connection, handing its messages to the session.

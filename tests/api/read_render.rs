@@ -59,6 +59,11 @@ const DOCUMENTS: &[&str] = &[
            quantity @skip(if: $no) store @include(if: false) { code } } } } } }"#,
     // A repeated object field: merged by execution, so not rendered.
     r#"query { products(first: 10) { nodes { sku stocks { store { code } store { name } } } } }"#,
+    // A list selected twice under one response key: execution merges the two answers item by
+    // item, so neither is rendered (as JSON text it could not be merged).
+    r#"query { products(first: 5) { nodes { sku } nodes { name stocks { quantity } } } }"#,
+    r#"fragment A on ProductConnection { edges { node { sku } } }
+       query { a: products(first: 5) { ...A } a: products(first: 5) { edges { cursor } } }"#,
     // A field with arguments among the stock rows: not rendered.
     r#"query { products(first: 10) { nodes { sku stocks {
          quantity quantityAt(at: "2026-02-01T05:00:00Z") } } } }"#,

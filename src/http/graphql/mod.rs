@@ -123,8 +123,7 @@ impl Call<'_> {
         let span = telemetry::operation_span(self.headers);
         let finished =
             operation::run_once(self.state, request, arrival, &self.request_id, span).await;
-        // Straight to bytes: no intermediate `serde_json::Value` of the whole result.
-        let body = serde_json::to_vec(&finished.body()).unwrap_or_default();
+        let body = finished.body().to_vec();
         Outcome {
             body,
             code: finished.code,
