@@ -16,10 +16,9 @@
 //! than `@skip` and `@include` (which async-graphql applies before execution), one response
 //! key for two different fields, a response key the operation selects twice with a selection
 //! set of its own, whose values execution would merge) makes the whole list go through
-//! async-graphql's own
-//! execution, which gives the answer it always gave. The API test `read_render` compares the
-//! two on documents of every shape this module knows; `STOCKROOM_RENDER_PAGES=false` turns
-//! the fast path off.
+//! async-graphql's own execution, which gives the answer it always gave. The API test
+//! `read_render` compares the two on documents of every shape this module knows;
+//! `STOCKROOM_RENDER_PAGES=false` turns the fast path off.
 
 use std::borrow::Cow;
 
