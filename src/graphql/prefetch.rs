@@ -71,6 +71,15 @@ pub async fn products(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&
     futures::join!(categories, stocks);
 }
 
+/// Caches products another statement read along with its rows (a store's stock page reads its
+/// rows' products), so that no wave loads them again. Only a query document caches.
+pub fn products_read_along(ctx: &Context<'_>, products: impl Iterator<Item = product::Product>) {
+    let loaders = loaders(ctx);
+    if loaders.caching() {
+        loaders.feed(products.map(|p| (ProductKey(p.id), p)));
+    }
+}
+
 /// Loads what the selected fields of these stock rows need: their stores, their products and
 /// those products' categories.
 pub async fn stocks(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&stock::Stock]) {

@@ -152,3 +152,36 @@ async fn nested_reads_cost_the_same_number_of_queries_for_page_sizes_1_10_and_10
         report.join("\n")
     );
 }
+
+#[tokio::test]
+async fn a_store_stock_page_reads_its_products_in_its_own_statement() {
+    let (app, counter) = TestApp::spawn_counting(stockroom::config::ServeSettings::default()).await;
+    seed(&app, 30).await;
+    let token = app.admin_token().await;
+    ok(&app, &token, "{ viewer { username } }", json!({})).await;
+    let query = "{ store(code: \"S1\") { stocks(first: 20) { nodes { quantity product { sku name \
+                 category { name } } } } } }";
+    // The fewest of five runs (see `cost`).
+    let mut fewest: Option<Vec<String>> = None;
+    for _ in 0..5 {
+        let before = counter.get();
+        let data = ok(&app, &token, query, json!({})).await;
+        let nodes = data["store"]["stocks"]["nodes"].as_array().unwrap().clone();
+        assert!(!nodes.is_empty(), "{data}");
+        assert!(
+            nodes.iter().all(|n| n["product"]["sku"].is_string()),
+            "{data}"
+        );
+        let statements = counter.log()[before..].to_vec();
+        if fewest.as_ref().is_none_or(|f| statements.len() < f.len()) {
+            fewest = Some(statements);
+        }
+    }
+    let statements = fewest.unwrap();
+    // The token check, the store, its page with the products, the products' categories.
+    assert_eq!(statements.len(), 4, "{statements:#?}");
+    assert!(
+        statements.iter().all(|s| !s.contains("FROM \"products\"")),
+        "the products were loaded again: {statements:#?}"
+    );
+}

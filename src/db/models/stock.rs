@@ -7,8 +7,11 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::{
     db::{
-        models::page::{
-            Bind, CountRow, KeyTotal, Keyset, SqlBuilder, dir, keyset_range, sku_page_tail,
+        models::{
+            page::{
+                Bind, CountRow, KeyTotal, Keyset, SqlBuilder, dir, keyset_range, sku_page_tail,
+            },
+            product,
         },
         schema::stocks,
     },
@@ -82,7 +85,8 @@ fn stock_filter_sql(sql: &mut SqlBuilder, filter: &StockFilter) {
     }
 }
 
-/// A stock row with its product's SKU (its sort key in a store's listing).
+/// A stock row with its product's SKU (its sort key in a store's listing) and its product,
+/// read in the same statement.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct SkuStock {
     /// The product's SKU.
@@ -91,10 +95,13 @@ pub struct SkuStock {
     /// The row.
     #[diesel(embed)]
     pub stock: Stock,
+    /// Its product.
+    #[diesel(embed)]
+    pub product: product::Joined,
 }
 
-/// One keyset page (product-SKU order) of stock rows per store, in one query; rows come in
-/// each page's read direction.
+/// One keyset page (product-SKU order) of stock rows per store with their products, in one
+/// query; rows come in each page's read direction.
 pub async fn pages_by_store(
     mut conn: &AsyncPgConnection,
     store_ids: &[i32],
@@ -103,8 +110,9 @@ pub async fn pages_by_store(
 ) -> AppResult<Vec<SkuStock>> {
     let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
     sql.bind(Bind::Ints(store_ids.to_vec())).push(&format!(
-        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT p.sku, {STOCK_COLUMNS} FROM stocks st \
-         JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id"
+        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT p.sku, {STOCK_COLUMNS}, {} \
+         FROM stocks st JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id",
+        product::JOINED_COLUMNS
     ));
     stock_filter_sql(&mut sql, filter);
     sku_page_tail(&mut sql, ks);
