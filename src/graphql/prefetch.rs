@@ -72,12 +72,22 @@ pub async fn products(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&
 }
 
 /// Caches products another statement read along with its rows (a store's stock page reads its
-/// rows' products), so that no wave loads them again. Only a query document caches.
-pub fn products_read_along(ctx: &Context<'_>, products: impl Iterator<Item = product::Product>) {
+/// rows' products), so that no wave loads them again. Only a query document caches; a product
+/// already cached keeps its value, so that a request shows one version of each row.
+pub fn products_read_along<'r>(
+    ctx: &Context<'_>,
+    products: impl Iterator<Item = &'r product::Joined>,
+) {
     let loaders = loaders(ctx);
-    if loaders.caching() {
-        loaders.feed(products.map(|p| (ProductKey(p.id), p)));
-    }
+    let Some(view) = loaders.cached() else {
+        return;
+    };
+    let fresh: Vec<(ProductKey, product::Product)> = products
+        .filter(|p| view.get(&ProductKey(p.id)).is_none())
+        .map(|p| (ProductKey(p.id), p.clone().into()))
+        .collect();
+    drop(view); // the cache's lock, taken again to feed it
+    loaders.feed(fresh);
 }
 
 /// Loads what the selected fields of these stock rows need: their stores, their products and
