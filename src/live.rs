@@ -421,10 +421,16 @@ async fn listen(
     )))
     .await?;
     tracing::info!("live updates: listening");
+    let listening = Instant::now();
+    // Notifications reach this connection from now on. Should it die before the catch-up
+    // below is done, the next one catches up from the earlier moment (for the first
+    // connection, from now: a change committed while its first statements hang is not lost).
+    let since = *alive;
+    alive.get_or_insert(listening);
     // Sweeps start over from a snapshot taken once listening: whatever commits later is
     // either announced to this connection or found by a sweep.
     sweep.snapshots = [None, Some(bounded(transaction::snapshot(&mut conn)).await?)];
-    if let Some(since) = *alive {
+    if let Some(since) = since {
         // Listening again: what was committed in between comes from the ledger.
         let window = since.elapsed() + CATCH_UP_MARGIN;
         let missed = bounded(transaction::changes_within(
@@ -444,7 +450,7 @@ async fn listen(
             }
         }
     }
-    *alive = Some(Instant::now());
+    *alive = Some(listening);
     let mut swept = Instant::now();
     loop {
         let subscribed = inner.sender.receiver_count() > 0;
