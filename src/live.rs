@@ -511,9 +511,14 @@ struct Sweep {
 }
 
 impl Sweep {
+    /// Whether ledger row `id` was announced in this period or the one before.
+    fn announced_lately(&self, id: i64) -> bool {
+        self.seen.iter().any(|seen| seen.contains(&id))
+    }
+
     /// Notes ledger row `id` as announced; false when it already was lately.
     fn first_time(&mut self, id: i64) -> bool {
-        !self.seen[1].contains(&id) && self.seen[0].insert(id)
+        !self.announced_lately(id) && self.seen[0].insert(id)
     }
 
     /// Takes a snapshot, announces the rows committed between the two before it whose
@@ -568,7 +573,7 @@ impl Sweep {
         let committed = bounded(transaction::committed_between(conn, earlier, later)).await?;
         let missed: Vec<i64> = committed
             .into_iter()
-            .filter(|id| !self.seen.iter().any(|seen| seen.contains(id)))
+            .filter(|id| !self.announced_lately(*id))
             .collect();
         if missed.is_empty() {
             return Ok(Vec::new());
