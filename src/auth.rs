@@ -3,12 +3,17 @@
 //! HTTP and the WebSocket authenticate through the same [`Credentials::authenticate`]; they
 //! differ only in where the credentials come from and how a [`Refusal`] is answered.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use async_graphql::Context;
 use axum::http::{HeaderMap, header};
 
 use crate::{
     db::{
-        models::{token, user::User},
+        models::{reference::Tables, token, user::User},
         reads::ReadSource,
     },
     domain::role::Role,
@@ -135,8 +140,14 @@ impl Credentials {
     /// one statement on the primary (`primary`: a token revoked a moment ago must not pass on
     /// a lagging replica).
     pub async fn authenticate(&self, primary: &ReadSource) -> Result<Viewer, Refusal> {
+        Ok(self.check(primary).await?.viewer)
+    }
+
+    /// [`Credentials::authenticate`], with the reference tables as of the token check's
+    /// snapshot when the process's copy is (or has just become) that version.
+    async fn check(&self, primary: &ReadSource) -> Result<Authenticated, Refusal> {
         let Some(authorization) = self.authorization.as_deref() else {
-            return Ok(Viewer::default());
+            return Ok(Authenticated::default());
         };
         let token = authorization
             .strip_prefix("Bearer ")
@@ -145,15 +156,36 @@ impl Credentials {
             .ok_or(Refusal::Rejected(
                 "the Authorization header must be `Bearer <token>`",
             ))?;
-        let found = crate::with_read!(primary, conn => token::user_for_token(conn, token).await)
-            .map_err(Refusal::Unchecked)?;
-        let (user, store_ids) =
-            found.ok_or(Refusal::Rejected("the token is unknown or revoked"))?;
-        Ok(Viewer {
-            user: Some(user),
-            store_ids,
+        let copy = primary.reference();
+        let known = copy.known_version();
+        let found =
+            crate::with_read!(primary, conn => token::user_for_token(conn, token, known).await)
+                .map_err(Refusal::Unchecked)?;
+        let found = found.ok_or(Refusal::Rejected("the token is unknown or revoked"))?;
+        let reference = copy
+            .settle(found.reference_version, found.reference_tables.as_deref())
+            .unwrap_or_else(|err| {
+                tracing::warn!(error = ?err, "reference tables not kept");
+                None
+            });
+        Ok(Authenticated {
+            viewer: Viewer {
+                user: Some(found.user),
+                store_ids: found.store_ids,
+            },
+            reference,
         })
     }
+}
+
+/// A caller, and the reference tables as of its token check (when the process's copy is that
+/// version; see [`crate::db::models::reference`]).
+#[derive(Debug, Clone, Default)]
+pub struct Authenticated {
+    /// Who is asking.
+    pub viewer: Viewer,
+    /// The stores and categories as the token check's snapshot saw them.
+    pub reference: Option<Arc<Tables>>,
 }
 
 /// An HTTP request's credentials, authenticated only when an operation is about to run (after
@@ -162,7 +194,10 @@ impl Credentials {
 #[derive(Debug, Default)]
 pub struct RequestCredentials {
     credentials: Credentials,
-    viewer: tokio::sync::OnceCell<Viewer>,
+    checked: tokio::sync::OnceCell<Authenticated>,
+    /// A mutation of this request has run: the reference tables its token check read may be
+    /// older than what that mutation wrote.
+    wrote: AtomicBool,
 }
 
 impl RequestCredentials {
@@ -170,7 +205,8 @@ impl RequestCredentials {
     pub fn new(credentials: Credentials) -> Self {
         Self {
             credentials,
-            viewer: tokio::sync::OnceCell::new(),
+            checked: tokio::sync::OnceCell::new(),
+            wrote: AtomicBool::new(false),
         }
     }
 
@@ -179,13 +215,24 @@ impl RequestCredentials {
         self.credentials.sent()
     }
 
-    /// The caller, authenticated on the first call (see [`Credentials::authenticate`]); a
-    /// refusal is not kept, the next operation of a batch tries again.
-    pub async fn viewer(&self, primary: &ReadSource) -> Result<Viewer, Refusal> {
-        self.viewer
-            .get_or_try_init(|| self.credentials.authenticate(primary))
+    /// The caller, authenticated on the first call (see [`Credentials::authenticate`]), with
+    /// the reference tables of its token check unless a mutation of this request has run
+    /// since; a refusal is not kept, the next operation of a batch tries again.
+    pub async fn viewer(&self, primary: &ReadSource) -> Result<Authenticated, Refusal> {
+        let mut checked = self
+            .checked
+            .get_or_try_init(|| self.credentials.check(primary))
             .await
-            .cloned()
+            .cloned()?;
+        if self.wrote.load(Ordering::Acquire) {
+            checked.reference = None;
+        }
+        Ok(checked)
+    }
+
+    /// Records that a mutation of this request is about to run.
+    pub fn writing(&self) {
+        self.wrote.store(true, Ordering::Release);
     }
 }
 

@@ -37,7 +37,10 @@ use std::{
 };
 
 use crate::{
-    db::{DbConn, DbPool, models::wal},
+    db::{
+        DbConn, DbPool,
+        models::{reference::ReferenceCache, wal},
+    },
     error::{AppError, AppResult},
 };
 
@@ -175,6 +178,9 @@ pub struct Node {
     fresh: AtomicBool,
     /// The WAL position it had replayed at the last check.
     replayed: AtomicU64,
+    /// The copy of the reference tables its token checks keep current (the primary's only:
+    /// token checks read from the primary).
+    reference: ReferenceCache,
 }
 
 impl Node {
@@ -186,6 +192,7 @@ impl Node {
             up: AtomicBool::new(false),
             fresh: AtomicBool::new(false),
             replayed: AtomicU64::new(0),
+            reference: ReferenceCache::default(),
         }
     }
 
@@ -228,6 +235,12 @@ impl ReadSource {
     /// The node's name (for the metrics).
     pub fn node_name(&self) -> &str {
         &self.node.name
+    }
+
+    /// The process's copy of the reference tables (stores, categories), which the primary's
+    /// token checks keep current.
+    pub fn reference(&self) -> &ReferenceCache {
+        &self.primary.reference
     }
 
     /// A shared connection of the node; of the primary when a replica turned out unusable.

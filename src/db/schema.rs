@@ -63,6 +63,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    reference_version (id) {
+        id -> Bool,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
     stocks (product_id, store_id) {
         product_id -> Int4,
         store_id -> Int4,
@@ -116,6 +123,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     inventory_transactions,
     products,
+    reference_version,
     stocks,
     stores,
     user_stores,

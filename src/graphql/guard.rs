@@ -24,7 +24,7 @@ use futures::{StreamExt, stream::BoxStream};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    auth::{RequestCredentials, Viewer},
+    auth::{Authenticated, RequestCredentials, Viewer},
     config::Limits,
     db::{
         DbPool,
@@ -97,8 +97,8 @@ pub enum Execution {
 
 /// What the checks decided about one operation.
 enum Admission {
-    /// Execute it, as this caller.
-    Run(Request, Viewer),
+    /// Execute it, as this caller (with the reference tables of its token check).
+    Run(Request, Authenticated),
     /// Refused after validation: validation errors first, else this error.
     Refuse(Request, ServerError),
     /// Refused before anything else (bad request, parse error, limits).
@@ -191,12 +191,12 @@ impl Gate {
     ) -> (Execution, Option<OperationType>) {
         let (admission, ty) = self.admit(request, arrival).await;
         match admission {
-            Admission::Run(request, viewer) if ty == Some(OperationType::Subscription) => {
+            Admission::Run(request, caller) if ty == Some(OperationType::Subscription) => {
                 let limits = self.0.limits.clone();
                 let stream = self
                     .0
                     .schema
-                    .execute_stream(self.with_loaders(request, viewer, ty, self.0.reads.primary()))
+                    .execute_stream(self.with_loaders(request, caller, ty, self.0.reads.primary()))
                     .map(move |response| code_request_errors(response, &limits))
                     .boxed();
                 (Execution::Stream(stream), ty)
@@ -219,7 +219,7 @@ impl Gate {
         consistency: Option<Lsn>,
     ) -> Response {
         let response = match admission {
-            Admission::Run(request, viewer) if ty == Some(OperationType::Query) => {
+            Admission::Run(request, caller) if ty == Some(OperationType::Query) => {
                 // A query is safe to run again: once, when it failed on a pooled connection
                 // that turned out to be broken (the pool no longer pings before a checkout).
                 let again = (
@@ -231,7 +231,7 @@ impl Gate {
                 let source = self.0.reads.route(consistency).await;
                 crate::http::metrics::record_read(source.node_name());
                 let response = self
-                    .execute(request, viewer.clone(), ty, source.clone())
+                    .execute(request, caller.clone(), ty, source.clone())
                     .await;
                 if crate::error::connections_lost() != lost
                     && response
@@ -246,15 +246,15 @@ impl Gate {
                     if let Some(name) = operation_name {
                         request = request.operation_name(name);
                     }
-                    self.execute(request, viewer, ty, source).await
+                    self.execute(request, caller, ty, source).await
                 } else {
                     response
                 }
             }
-            Admission::Run(request, viewer) => {
+            Admission::Run(request, caller) => {
                 let source = self.0.reads.primary();
                 crate::http::metrics::record_read(source.node_name());
-                let response = self.execute(request, viewer, ty, source).await;
+                let response = self.execute(request, caller, ty, source).await;
                 if ty == Some(OperationType::Mutation) {
                     self.with_consistency(response).await
                 } else {
@@ -273,14 +273,14 @@ impl Gate {
     async fn execute(
         &self,
         request: Request,
-        viewer: Viewer,
+        caller: Authenticated,
         ty: Option<OperationType>,
         source: ReadSource,
     ) -> Response {
         Box::pin(
             self.0
                 .schema
-                .execute(self.with_loaders(request, viewer, ty, source)),
+                .execute(self.with_loaders(request, caller, ty, source)),
         )
         .await
     }
@@ -304,17 +304,20 @@ impl Gate {
 
     /// The request with its caller, where it reads and its loaders (cached for the request
     /// only for a query: a mutation must see what the previous mutation of its document
-    /// wrote, and a subscription lives long).
+    /// wrote, and a subscription lives long; only a query reads the reference tables from
+    /// the copy its token check vouched for).
     fn with_loaders(
         &self,
         request: Request,
-        viewer: Viewer,
+        caller: Authenticated,
         ty: Option<OperationType>,
         source: ReadSource,
     ) -> Request {
-        let loaders = loaders::for_request(source.clone());
-        loaders.enable_all_cache(ty == Some(OperationType::Query));
-        request.data(viewer).data(loaders).data(source)
+        let query = ty == Some(OperationType::Query);
+        let reference = caller.reference.filter(|_| query);
+        let loaders = loaders::for_request(source.clone(), reference);
+        loaders.enable_all_cache(query);
+        request.data(caller.viewer).data(loaders).data(source)
     }
 
     /// A document's syntax tree: a copy of the one parsed before for the same text, else
@@ -389,13 +392,22 @@ impl Gate {
         if arrival.get && ty != Some(OperationType::Query) {
             return (Admission::Refuse(request, not_a_query()), ty);
         }
-        let viewer = match arrival.caller {
-            Caller::Socket(viewer) => viewer.clone(),
+        let caller = match arrival.caller {
+            Caller::Socket(viewer) => Authenticated {
+                viewer: viewer.clone(),
+                reference: None,
+            },
             Caller::Http(credentials) => match credentials.viewer(&self.0.reads.primary()).await {
-                Ok(viewer) => viewer,
+                Ok(caller) => {
+                    if ty != Some(OperationType::Query) {
+                        credentials.writing();
+                    }
+                    caller
+                }
                 Err(refusal) => return (Admission::Refuse(request, from_app(refusal.into())), ty),
             },
         };
+        let viewer = &caller.viewer;
         // The read rule, for every operation: without a token only introspection, unless
         // public reads are on (the resolvers' role checks then refuse anonymous writes).
         let introspection_only = operation.is_some_and(|op| op.introspection_only);
@@ -405,7 +417,7 @@ impl Gate {
             ));
             return (Admission::Refuse(request, err), ty);
         }
-        (Admission::Run(request, viewer), ty)
+        (Admission::Run(request, caller), ty)
     }
 }
 

@@ -179,6 +179,14 @@ impl Query {
         }
         let code = code.unwrap_or_default();
         let code = non_empty(&code, "code")?;
+        let loaders = loaders(ctx);
+        if let Some(kept) = loaders
+            .loader()
+            .reference()
+            .and_then(|t| t.store_by_code(code))
+        {
+            return Ok(Some(Store(kept.clone())));
+        }
         Ok(with_read!(reads(ctx), c => store_model::by_code(c, code).await)?.map(Store))
     }
 

@@ -113,6 +113,11 @@ where
         }
     }
 
+    /// The batch functions' owner (what they read from).
+    pub fn loader(&self) -> &L {
+        &self.inner.loader
+    }
+
     /// Switches the cache on or off for the rest of the request.
     pub fn enable_all_cache(&self, on: bool) {
         self.inner

@@ -74,8 +74,12 @@ pub(super) async fn begin(client: &Client) -> Result<()> {
 }
 
 /// Ends the import's transaction: identities continue after the imported ids, fresh
-/// statistics, commit.
+/// statistics, a new version of the reference tables (a bulk load ran with their triggers
+/// disabled; the services' copies of stores and categories must not outlive it), commit.
 pub(super) async fn finish(client: &Client, present: &Present, progress: &Progress) -> Result<()> {
+    client
+        .batch_execute(crate::db::models::reference::BUMP_SQL)
+        .await?;
     progress.phase("analyzing");
     for (spec, _, _) in present {
         if spec.has_ids() {

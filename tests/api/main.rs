@@ -33,6 +33,7 @@ mod read_pagination;
 mod read_query_count;
 mod read_render;
 mod read_values;
+mod reads_reference;
 mod reads_replicas;
 mod reads_shared;
 mod subscriptions;

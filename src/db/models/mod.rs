@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod movement;
 pub mod page;
 pub mod product;
+pub mod reference;
 pub mod statistics;
 pub mod stock;
 pub mod store;

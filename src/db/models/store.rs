@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::{db::schema::stores, error::AppResult};
 
 /// A row of `stores`.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, serde::Deserialize)]
 #[diesel(table_name = stores, check_for_backend(diesel::pg::Pg))]
 pub struct Store {
     /// Primary key.

@@ -7,7 +7,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::{
     config::TOKEN_LAST_USED_RESOLUTION,
     db::{
-        models::page::{Bind, SqlBuilder},
+        models::{
+            page::{Bind, SqlBuilder},
+            reference,
+        },
         schema::api_tokens,
     },
     domain::token,
@@ -46,14 +49,16 @@ pub async fn create(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<(Ap
     Ok((row, clear))
 }
 
-/// The user of a valid (known, not revoked) token and the stores it is scoped to, in ONE
-/// statement (a request's first round trip). Records the use in `last_used_at`, in the same
-/// statement, but writes only when the stored time is older than
+/// The user of a valid (known, not revoked) token, the stores it is scoped to and the version
+/// of the reference tables (with the tables themselves when that version is not `known`: see
+/// [`reference`]), in ONE statement (a request's first round trip). Records the use in
+/// `last_used_at`, in the same statement, but writes only when the stored time is older than
 /// [`TOKEN_LAST_USED_RESOLUTION`] (no write per request).
 pub async fn user_for_token(
     mut conn: &AsyncPgConnection,
     clear: &str,
-) -> AppResult<Option<(crate::db::models::user::User, Vec<i32>)>> {
+    known: i64,
+) -> AppResult<Option<TokenCheck>> {
     let resolution = i64::try_from(TOKEN_LAST_USED_RESOLUTION.as_secs()).unwrap_or(60);
     let mut sql = SqlBuilder::new(
         "WITH t AS (SELECT id, user_id, last_used_at FROM api_tokens \
@@ -67,25 +72,36 @@ pub async fn user_for_token(
              OR t.last_used_at < now() - make_interval(secs => ",
         )
         .bind(Bind::BigInt(resolution))
-        .push(
-            ")) RETURNING a.id) \
-             SELECT u.id, u.username, u.display_name, u.role, u.created_at, \
-             ARRAY(SELECT s.store_id FROM user_stores s WHERE s.user_id = u.id \
-             ORDER BY s.store_id) AS store_ids \
-             FROM t JOIN users u ON u.id = t.user_id \
-             LEFT JOIN touched ON touched.id = t.id",
-        );
-    let row: Option<TokenUser> = sql.build().get_result(&mut conn).await.optional()?;
-    Ok(row.map(|r| (r.user, r.store_ids)))
+        .push(")) RETURNING a.id), r AS (");
+    reference::push_select(&mut sql, known);
+    sql.push(
+        ") SELECT u.id, u.username, u.display_name, u.role, u.created_at, \
+         ARRAY(SELECT s.store_id FROM user_stores s WHERE s.user_id = u.id \
+         ORDER BY s.store_id) AS store_ids, \
+         r.version AS reference_version, r.tables AS reference_tables \
+         FROM t JOIN users u ON u.id = t.user_id CROSS JOIN r \
+         LEFT JOIN touched ON touched.id = t.id",
+    );
+    Ok(sql.build().get_result(&mut conn).await.optional()?)
 }
 
-/// A token's user and store scope.
+/// What the token check read: the token's user and store scope, and the reference tables'
+/// version (with the tables when they changed).
 #[derive(QueryableByName)]
-struct TokenUser {
+pub struct TokenCheck {
+    /// The token's user.
     #[diesel(embed)]
-    user: crate::db::models::user::User,
+    pub user: crate::db::models::user::User,
+    /// The stores a STAFF user is scoped to (empty: all).
     #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Integer>)]
-    store_ids: Vec<i32>,
+    pub store_ids: Vec<i32>,
+    /// `reference_version.version` in the statement's snapshot.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub reference_version: i64,
+    /// The reference tables, when their version was not the one the caller knew (see
+    /// [`reference::push_select`]).
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub reference_tables: Option<String>,
 }
 
 /// The tokens of a user, oldest first.

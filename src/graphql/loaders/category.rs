@@ -7,13 +7,13 @@ use async_graphql::dataloader::Loader;
 
 use super::{DbLoader, by_parent, groups, totals};
 use crate::{
-    db::models::{category, page::Keyset, product},
+    db::models::{category, page::Keyset, product, reference::Tables},
     with_read,
 };
 
 row_by_id!(
     /// A category by id.
-    CategoryKey(i32) => category::Category, category::by_ids
+    CategoryKey(i32) => category::Category, category::by_ids, kept in Tables::category
 );
 key!(
     /// The children of a category (by name).

@@ -16,10 +16,13 @@
 //!
 //! [`AppError`]: crate::error::AppError
 
-use std::{collections::HashMap, hash::Hash};
+use std::{collections::HashMap, hash::Hash, sync::Arc};
 
 use crate::{
-    db::{models::page::KeyTotal, reads::ReadSource},
+    db::{
+        models::{page::KeyTotal, reference::Tables},
+        reads::ReadSource,
+    },
     graphql::wave::WaveLoader,
 };
 
@@ -32,9 +35,11 @@ macro_rules! key {
     };
 }
 
-/// A key that is a row's `id`, and its loader: `$by_ids` reads the rows of a wave of ids.
+/// A key that is a row's `id`, and its loader: `$by_ids` reads the rows of a wave of ids;
+/// with `kept in $get`, a row of the reference tables comes from the request's copy of them
+/// when it has one (see [`crate::db::models::reference`]), and only the rest is read.
 macro_rules! row_by_id {
-    ($(#[$doc:meta])* $name:ident($ty:ty) => $row:ty, $by_ids:path) => {
+    ($(#[$doc:meta])* $name:ident($ty:ty) => $row:ty, $by_ids:path $(, kept in $get:path)?) => {
         key!($(#[$doc])* $name($ty));
 
         impl ::async_graphql::dataloader::Loader<$name> for $crate::graphql::loaders::DbLoader {
@@ -45,9 +50,25 @@ macro_rules! row_by_id {
                 &self,
                 keys: &[$name],
             ) -> ::std::result::Result<::std::collections::HashMap<$name, $row>, Self::Error> {
-                let ids: Vec<$ty> = keys.iter().map(|k| k.0).collect();
+                #[allow(unused_mut)]
+                let mut out = ::std::collections::HashMap::with_capacity(keys.len());
+                #[allow(unused_mut)]
+                let mut ids: Vec<$ty> = keys.iter().map(|k| k.0).collect();
+                $(if let Some(tables) = &self.reference {
+                    ids.retain(|id| match $get(tables, *id) {
+                        Some(row) => {
+                            out.insert($name(*id), row.clone());
+                            false
+                        }
+                        None => true,
+                    });
+                    if ids.is_empty() {
+                        return Ok(out);
+                    }
+                })?
                 let rows = $crate::with_read!(&self.reads, c => $by_ids(c, &ids).await)?;
-                Ok(rows.into_iter().map(|r| ($name(r.id), r)).collect())
+                out.extend(rows.into_iter().map(|r| ($name(r.id), r)));
+                Ok(out)
             }
         }
     };
@@ -71,9 +92,19 @@ pub use transaction::{LedgerPageKey, TransactionKey};
 pub use user::{UserKey, UserStoresKey};
 
 /// Loads rows for the resolvers of one request, from the node the request reads from (on
-/// its shared connections: a wave's statement is pipelined with other requests').
+/// its shared connections: a wave's statement is pipelined with other requests'), and the
+/// stores and categories from the reference tables its token check vouched for, if any.
 pub struct DbLoader {
     reads: ReadSource,
+    reference: Option<Arc<Tables>>,
+}
+
+impl DbLoader {
+    /// The reference tables as of the request's token check, when the process's copy was
+    /// that version (query documents only).
+    pub fn reference(&self) -> Option<&Tables> {
+        self.reference.as_deref()
+    }
 }
 
 /// The per-request loader, as resolvers find it in the context.
@@ -82,9 +113,10 @@ pub type Loaders = WaveLoader<DbLoader>;
 /// Builds the loaders of one request (or of one subscription), with the cache off: a
 /// mutation must see what the previous mutation of its document wrote, and a subscription
 /// lives long. The gate switches it on for a query document (nothing is written while it
-/// runs), so a key asked for again in a later wave is not queried twice.
-pub fn for_request(reads: ReadSource) -> Loaders {
-    WaveLoader::new(DbLoader { reads })
+/// runs), so a key asked for again in a later wave is not queried twice; it passes
+/// `reference` only for a query document.
+pub fn for_request(reads: ReadSource, reference: Option<Arc<Tables>>) -> Loaders {
+    WaveLoader::new(DbLoader { reads, reference })
 }
 
 /// Groups keys by what they share apart from a parent id: one query per group.

@@ -6,13 +6,13 @@ use async_graphql::dataloader::Loader;
 
 use super::{DbLoader, by_parent, groups, totals};
 use crate::{
-    db::models::{page::Keyset, stock, store},
+    db::models::{page::Keyset, reference::Tables, stock, store},
     with_read,
 };
 
 row_by_id!(
     /// A store by id.
-    StoreKey(i32) => store::Store, store::by_ids
+    StoreKey(i32) => store::Store, store::by_ids, kept in Tables::store
 );
 
 /// A page of a store's stock rows (raw rows in read direction, for `pagination::page`).

@@ -1,0 +1,186 @@
+//! The reference tables (stores, categories) kept in memory, exact for every request that
+//! uses them.
+//!
+//! Almost every read names a store or a category; they are few and rarely change. A
+//! statement-level trigger on each table bumps `reference_version.version` in the writing
+//! transaction (migration `2026-12-02-000001_reference_version`; a bulk import bumps it
+//! itself). The token check, a request's first statement, also reads that version and, only
+//! when it differs from the version of the process's copy, the tables themselves (the same
+//! statement, so the same snapshot): see [`token::user_for_token`]. A request then uses the
+//! copy only when its version is the one its own token check read, so it never sees a row
+//! older than the last commit it could have seen from the database — whatever instance or
+//! tool wrote it, with no notification to wait for or to lose.
+//!
+//! [`token::user_for_token`]: crate::db::models::token::user_for_token
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
+
+use crate::{
+    db::models::{
+        category::Category,
+        page::{Bind, SqlBuilder},
+        store::Store,
+    },
+    error::{AppError, AppResult},
+};
+
+/// The most rows (stores and categories together) kept in memory; beyond it every request
+/// reads them from the database, as without a copy.
+pub const MAX_ROWS: i64 = 20_000;
+
+/// Adds to the token check's statement a query of one row `(version, tables)`, where
+/// `tables` is NULL when the version is `known` (nothing to ship), `''` when the tables hold
+/// more than [`MAX_ROWS`] rows, else the tables as JSON. PostgreSQL evaluates a `CASE`
+/// branch's subqueries only when it takes that branch: an unchanged version costs one index
+/// lookup.
+pub fn push_select(sql: &mut SqlBuilder, known: i64) {
+    sql.push("SELECT r.version, CASE WHEN r.version = ")
+        .bind(Bind::BigInt(known))
+        .push(&format!(
+            " THEN NULL \
+             WHEN (SELECT count(*) FROM stores) + (SELECT count(*) FROM categories) > {MAX_ROWS} \
+             THEN '' ELSE json_build_object(\
+             'stores', (SELECT coalesce(json_agg(s), '[]') FROM stores s), \
+             'categories', (SELECT coalesce(json_agg(c), '[]') FROM categories c))::text \
+             END AS tables FROM reference_version r"
+        ));
+}
+
+/// What a bulk load that disabled the tables' triggers runs before it commits.
+pub const BUMP_SQL: &str = "UPDATE reference_version SET version = version + 1";
+
+/// The stores and categories as of one version.
+#[derive(Debug, Default)]
+pub struct Tables {
+    /// The version they were read at.
+    pub version: i64,
+    stores: HashMap<i32, Store>,
+    store_codes: HashMap<String, i32>,
+    categories: HashMap<i32, Category>,
+}
+
+/// The tables as the token check ships them.
+#[derive(serde::Deserialize)]
+struct Shipped {
+    stores: Vec<Store>,
+    categories: Vec<Category>,
+}
+
+impl Tables {
+    /// The tables of `json` (the token check's `tables` column) at `version`.
+    fn parse(version: i64, json: &str) -> AppResult<Self> {
+        let shipped: Shipped = serde_json::from_str(json).map_err(AppError::internal)?;
+        Ok(Self {
+            version,
+            store_codes: shipped
+                .stores
+                .iter()
+                .map(|s| (s.code.clone(), s.id))
+                .collect(),
+            stores: shipped.stores.into_iter().map(|s| (s.id, s)).collect(),
+            categories: shipped.categories.into_iter().map(|c| (c.id, c)).collect(),
+        })
+    }
+
+    /// The store with this id.
+    pub fn store(&self, id: i32) -> Option<&Store> {
+        self.stores.get(&id)
+    }
+
+    /// The store with this code.
+    pub fn store_by_code(&self, code: &str) -> Option<&Store> {
+        self.store(*self.store_codes.get(code)?)
+    }
+
+    /// The category with this id.
+    pub fn category(&self, id: i32) -> Option<&Category> {
+        self.categories.get(&id)
+    }
+}
+
+/// The process's copy: the version last read and, unless they were too large, the tables.
+#[derive(Default)]
+pub struct ReferenceCache {
+    current: RwLock<Option<Kept>>,
+}
+
+/// One version of the copy.
+#[derive(Clone)]
+struct Kept {
+    version: i64,
+    /// `None`: more than [`MAX_ROWS`] rows, not kept.
+    tables: Option<Arc<Tables>>,
+}
+
+impl ReferenceCache {
+    /// The version of the copy, for the token check to compare (0, which no database has,
+    /// when there is no copy yet).
+    pub fn known_version(&self) -> i64 {
+        self.read().as_ref().map_or(0, |k| k.version)
+    }
+
+    /// Takes what a token check read (`version`, and `tables` when it differed from
+    /// [`ReferenceCache::known_version`]) and answers the tables as of exactly `version`, for
+    /// the request to use, if there are any.
+    pub fn settle(&self, version: i64, tables: Option<&str>) -> AppResult<Option<Arc<Tables>>> {
+        let fresh = match tables {
+            None => {
+                let kept = self.read().clone();
+                return Ok(kept.filter(|k| k.version == version).and_then(|k| k.tables));
+            }
+            Some("") => None,
+            Some(json) => Some(Arc::new(Tables::parse(version, json)?)),
+        };
+        // Whatever the database answered last is what the next token check compares with (an
+        // answer overtaken by a newer one only costs the next request one more shipment).
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Kept {
+            version,
+            tables: fresh.clone(),
+        });
+        Ok(fresh)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Kept>> {
+        self.current.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SHIPPED: &str = r#"{"stores": [{"id": 1, "code": "S1", "name": "One",
+        "created_at": "2026-12-01T22:13:14.123456+00:00",
+        "updated_at": "2026-12-01T22:13:14.123456+00:00"}],
+        "categories": [{"id": 7, "parent_id": null, "name": "Tools",
+        "created_at": "2026-12-01T22:13:14+00:00", "updated_at": "2026-12-01T22:13:14+00:00"}]}"#;
+
+    #[test]
+    fn the_copy_serves_a_request_only_at_the_version_its_token_check_read() {
+        let cache = ReferenceCache::default();
+        assert_eq!(cache.known_version(), 0);
+        let tables = cache.settle(5, Some(SHIPPED)).unwrap().unwrap();
+        assert_eq!(tables.store_by_code("S1").unwrap().name, "One");
+        assert_eq!(tables.category(7).unwrap().name, "Tools");
+        assert_eq!(cache.known_version(), 5);
+        // Unchanged: the copy.
+        assert!(cache.settle(5, None).unwrap().is_some());
+        // A token check that read another version without the tables (it compared with a
+        // copy another request replaced meanwhile) gets nothing from memory.
+        assert!(cache.settle(6, None).unwrap().is_none());
+        assert!(cache.settle(4, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn tables_too_large_to_keep_are_remembered_as_such() {
+        let cache = ReferenceCache::default();
+        cache.settle(5, Some(SHIPPED)).unwrap();
+        assert!(cache.settle(9, Some("")).unwrap().is_none());
+        assert_eq!(cache.known_version(), 9);
+        assert!(cache.settle(9, None).unwrap().is_none());
+    }
+}

@@ -1,0 +1,146 @@
+//! Stores and categories served from the process's copy of them are never older than the
+//! database was when the request's token check ran: whoever changed them (another instance,
+//! another tool, an earlier operation of the same batch), the very next read sees it.
+
+use serde_json::json;
+
+use crate::{
+    helpers::{TestApp, sql},
+    http_support::post_json,
+    read_fixture::{gid, ok, seed},
+};
+
+/// Names a store (by code), a stock row's store and a product's category.
+const NAMES: &str = "{ store(code: \"S1\") { name } product(sku: \"P-001\") { category { name } \
+                     stocks { store { code name } } } }";
+
+/// The names `NAMES` reads: the store's, store S1's on the product's stock rows, the category's.
+fn names(data: &serde_json::Value) -> (String, Vec<String>, String) {
+    let stocks = data["product"]["stocks"].as_array().unwrap();
+    let on_rows = stocks
+        .iter()
+        .filter(|s| s["store"]["code"] == "S1")
+        .map(|s| s["store"]["name"].as_str().unwrap().to_string())
+        .collect();
+    (
+        data["store"]["name"].as_str().unwrap().to_string(),
+        on_rows,
+        data["product"]["category"]["name"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    )
+}
+
+#[tokio::test]
+async fn a_store_or_category_renamed_by_another_writer_is_read_renamed_by_the_very_next_request() {
+    let app = TestApp::spawn().await;
+    seed(&app, 4).await;
+    let token = app.admin_token().await;
+    // Another instance of the service on the same database.
+    let other = TestApp::spawn_on(&app.db_url, stockroom::config::ServeSettings::default()).await;
+    let db = sql(&app.db_url).await;
+    for round in 0..3 {
+        // Twice, so the second read is served from the copy the first one brought.
+        for _ in 0..2 {
+            let (store, on_rows, category) = names(&ok(&app, &token, NAMES, json!({})).await);
+            let expected = if round == 0 {
+                "Store One".to_string()
+            } else {
+                format!("Store One {round}")
+            };
+            assert_eq!(store, expected);
+            assert_eq!(on_rows, vec![expected.clone()]);
+            let expected = if round == 0 {
+                "Beta".to_string()
+            } else {
+                format!("Beta {round}")
+            };
+            assert_eq!(category, expected);
+        }
+        let next = round + 1;
+        if next % 2 == 1 {
+            // Another tool, behind the service's back.
+            db.batch_execute(&format!(
+                "UPDATE stores SET name = 'Store One {next}' WHERE code = 'S1';
+                 UPDATE categories SET name = 'Beta {next}' WHERE id = 2"
+            ))
+            .await
+            .unwrap();
+        } else {
+            // The other instance.
+            let renamed = other
+                .graphql_as(
+                    &token,
+                    "mutation($s: UpdateStoreInput!, $c: UpdateCategoryInput!) { \
+                     updateStore(input: $s) { name } updateCategory(input: $c) { name } }",
+                    json!({
+                        "s": { "id": gid("Store", "1"), "name": format!("Store One {next}") },
+                        "c": { "id": gid("Category", "2"), "name": format!("Beta {next}") },
+                    }),
+                )
+                .await;
+            assert!(renamed.get("errors").is_none(), "{renamed}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_query_after_a_mutation_in_one_batch_reads_what_the_mutation_wrote() {
+    let app = TestApp::spawn().await;
+    seed(&app, 4).await;
+    let token = app.admin_token().await;
+    let read = json!({ "query": "{ store(code: \"S1\") { name } product(sku: \"P-001\") \
+                                 { stocks { store { code name } } } }" });
+    // Bring the copy in.
+    ok(&app, &token, NAMES, json!({})).await;
+    let batch = json!([
+        read,
+        {
+            "query": "mutation($s: UpdateStoreInput!) { updateStore(input: $s) { name } }",
+            "variables": { "s": { "id": gid("Store", "1"), "name": "Renamed" } },
+        },
+        read,
+    ]);
+    let res = post_json(&app, Some(&token), None, &batch).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let items = res.body.as_array().unwrap();
+    assert_eq!(
+        items[0]["data"]["store"]["name"], "Store One",
+        "{}",
+        res.text
+    );
+    assert_eq!(items[2]["data"]["store"]["name"], "Renamed", "{}", res.text);
+    let on_rows: Vec<&serde_json::Value> = items[2]["data"]["product"]["stocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["store"]["code"] == "S1")
+        .map(|s| &s["store"]["name"])
+        .collect();
+    assert_eq!(on_rows, vec!["Renamed"], "{}", res.text);
+}
+
+#[tokio::test]
+async fn reference_tables_too_large_to_keep_are_read_from_the_database_and_stay_exact() {
+    let app = TestApp::spawn().await;
+    seed(&app, 4).await;
+    let token = app.admin_token().await;
+    let db = sql(&app.db_url).await;
+    let max = stockroom::db::models::reference::MAX_ROWS;
+    db.batch_execute(&format!(
+        "INSERT INTO categories (id, parent_id, name) SELECT 1000 + g, 4, 'filler ' || g \
+         FROM generate_series(1, {max}) g"
+    ))
+    .await
+    .unwrap();
+    for name in ["Beta", "Beta again"] {
+        db.execute("UPDATE categories SET name = $1 WHERE id = 2", &[&name])
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let (store, _, category) = names(&ok(&app, &token, NAMES, json!({})).await);
+            assert_eq!((store.as_str(), category.as_str()), ("Store One", name));
+        }
+    }
+}
