@@ -162,12 +162,13 @@ impl Credentials {
             crate::with_read!(primary, conn => token::user_for_token(conn, token, known).await)
                 .map_err(Refusal::Unchecked)?;
         let found = found.ok_or(Refusal::Rejected("the token is unknown or revoked"))?;
-        let reference = copy
-            .settle(found.reference_version, found.reference_tables.as_deref())
-            .unwrap_or_else(|err| {
-                tracing::warn!(error = ?err, "reference tables not kept");
-                None
-            });
+        let reference = found.reference_version.and_then(|version| {
+            copy.settle(version, found.reference_tables.as_deref())
+                .unwrap_or_else(|err| {
+                    tracing::warn!(error = ?err, "reference tables not kept");
+                    None
+                })
+        });
         Ok(Authenticated {
             viewer: Viewer {
                 user: Some(found.user),

@@ -144,3 +144,22 @@ async fn reference_tables_too_large_to_keep_are_read_from_the_database_and_stay_
         }
     }
 }
+
+#[tokio::test]
+async fn without_its_version_row_every_request_still_authenticates_and_reads_the_database() {
+    let app = TestApp::spawn().await;
+    seed(&app, 4).await;
+    let token = app.admin_token().await;
+    ok(&app, &token, NAMES, json!({})).await;
+    let db = sql(&app.db_url).await;
+    db.batch_execute(
+        "DELETE FROM reference_version; UPDATE stores SET name = 'Gone' WHERE code = 'S1'",
+    )
+    .await
+    .unwrap();
+    let (store, on_rows, _) = names(&ok(&app, &token, NAMES, json!({})).await);
+    assert_eq!(
+        (store.as_str(), on_rows),
+        ("Gone", vec!["Gone".to_string()])
+    );
+}

@@ -79,7 +79,7 @@ pub async fn user_for_token(
          ARRAY(SELECT s.store_id FROM user_stores s WHERE s.user_id = u.id \
          ORDER BY s.store_id) AS store_ids, \
          r.version AS reference_version, r.tables AS reference_tables \
-         FROM t JOIN users u ON u.id = t.user_id CROSS JOIN r \
+         FROM t JOIN users u ON u.id = t.user_id LEFT JOIN r ON true \
          LEFT JOIN touched ON touched.id = t.id",
     );
     Ok(sql.build().get_result(&mut conn).await.optional()?)
@@ -95,9 +95,10 @@ pub struct TokenCheck {
     /// The stores a STAFF user is scoped to (empty: all).
     #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Integer>)]
     pub store_ids: Vec<i32>,
-    /// `reference_version.version` in the statement's snapshot.
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pub reference_version: i64,
+    /// `reference_version.version` in the statement's snapshot (`None` if its row is gone:
+    /// the request then reads stores and categories from the database).
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub reference_version: Option<i64>,
     /// The reference tables, when their version was not the one the caller knew (see
     /// [`reference::push_select`]).
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
