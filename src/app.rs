@@ -56,7 +56,7 @@ impl AppState {
 }
 
 /// The read router: the primary's shared connections out of `pool`, and a small pool per
-/// replica (its shared connections only), with the same timeouts and `statement_timeout`.
+/// replica (its shared connections only), with the same timeouts and session settings.
 fn build_reads(pool: &DbPool, settings: &ServeSettings) -> Reads {
     let reads = &settings.reads;
     let shared = reads.primary_shared(pool.status().max_size);
@@ -70,7 +70,7 @@ fn build_reads(pool: &DbPool, settings: &ServeSettings) -> Reads {
         .map(|url| url.trim())
         .filter(|url| !url.is_empty())
         .filter_map(|url| {
-            let url = db::pool::with_statement_timeout(url, settings.limits.request_timeout());
+            let url = db::pool::with_session_settings(url, settings.limits.request_timeout());
             db::pool::build_with(&url, reads.shared_connections.max(1), timeout)
                 .inspect_err(|err| tracing::error!(error = %err, "a read replica URL is unusable"))
                 .ok()
@@ -204,7 +204,7 @@ async fn run_on(
         .context("cannot prepare the database (check DATABASE_URL: is it reachable, and may this user create tables?)")?;
     tracing::info!(applied, "migrations are current");
     let pool = db::pool::build(
-        &db::pool::with_statement_timeout(url, settings.limits.request_timeout()),
+        &db::pool::with_session_settings(url, settings.limits.request_timeout()),
         db,
     )?;
     // Expired idempotency keys go in small batches, off the request path.

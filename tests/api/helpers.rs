@@ -176,8 +176,7 @@ impl TestApp {
 
     /// Starts the service on an existing database.
     pub async fn spawn_on(db_url: &str, settings: ServeSettings) -> Self {
-        let server_url =
-            db::pool::with_statement_timeout(db_url, settings.limits.request_timeout());
+        let server_url = db::pool::with_session_settings(db_url, settings.limits.request_timeout());
         let server_pool = db::pool::build_with(&server_url, 20, std::time::Duration::from_secs(3))
             .expect("build the server pool");
         Self::serve_with_pool(db_url, server_pool, settings).await
@@ -193,7 +192,7 @@ impl TestApp {
         settings: ServeSettings,
     ) -> Self {
         let server_url =
-            db::pool::with_statement_timeout(server_url, settings.limits.request_timeout());
+            db::pool::with_session_settings(server_url, settings.limits.request_timeout());
         let server_pool =
             db::pool::build_with(&server_url, pool_size, timeout).expect("build the server pool");
         Self::serve_with_pool(db_url, server_pool, settings).await
