@@ -231,7 +231,8 @@ impl RequestCredentials {
         Ok(checked)
     }
 
-    /// Records that a mutation of this request is about to run.
+    /// Records that an operation of this request other than a query (a mutation) is about to
+    /// run: the rest of the request reads stores and categories from the database.
     pub fn writing(&self) {
         self.wrote.store(true, Ordering::Release);
     }
