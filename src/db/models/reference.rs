@@ -52,11 +52,10 @@ pub fn push_select(sql: &mut SqlBuilder, known: i64) {
 /// What a bulk load that disabled the tables' triggers runs before it commits.
 pub const BUMP_SQL: &str = "UPDATE reference_version SET version = version + 1";
 
-/// The stores and categories as of one version.
+/// The stores and categories as of one version (the [`ReferenceCache`] entry holding them
+/// knows which).
 #[derive(Debug, Default)]
 pub struct Tables {
-    /// The version they were read at.
-    pub version: i64,
     stores: HashMap<i32, Store>,
     store_codes: HashMap<String, i32>,
     categories: HashMap<i32, Category>,
@@ -70,11 +69,10 @@ struct Shipped {
 }
 
 impl Tables {
-    /// The tables of `json` (the token check's `tables` column) at `version`.
-    fn parse(version: i64, json: &str) -> AppResult<Self> {
+    /// The tables of `json` (the token check's `tables` column).
+    fn parse(json: &str) -> AppResult<Self> {
         let shipped: Shipped = serde_json::from_str(json).map_err(AppError::internal)?;
         Ok(Self {
-            version,
             store_codes: shipped
                 .stores
                 .iter()
@@ -132,7 +130,7 @@ impl ReferenceCache {
                 return Ok(kept.filter(|k| k.version == version).and_then(|k| k.tables));
             }
             Some("") => None,
-            Some(json) => Some(Arc::new(Tables::parse(version, json)?)),
+            Some(json) => Some(Arc::new(Tables::parse(json)?)),
         };
         // Whatever the database answered last is what the next token check compares with (an
         // answer overtaken by a newer one only costs the next request one more shipment).

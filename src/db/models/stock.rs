@@ -85,13 +85,10 @@ fn stock_filter_sql(sql: &mut SqlBuilder, filter: &StockFilter) {
     }
 }
 
-/// A stock row with its product's SKU (its sort key in a store's listing) and its product,
-/// read in the same statement.
+/// A stock row with its product, read in the same statement (the product's SKU is the row's
+/// sort key in a store's listing).
 #[derive(Debug, Clone, QueryableByName)]
 pub struct SkuStock {
-    /// The product's SKU.
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    pub sku: String,
     /// The row.
     #[diesel(embed)]
     pub stock: Stock,
@@ -110,7 +107,7 @@ pub async fn pages_by_store(
 ) -> AppResult<Vec<SkuStock>> {
     let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
     sql.bind(Bind::Ints(store_ids.to_vec())).push(&format!(
-        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT p.sku, {STOCK_COLUMNS}, {} \
+        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT {STOCK_COLUMNS}, {} \
          FROM stocks st JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id",
         product::JOINED_COLUMNS
     ));

@@ -64,7 +64,12 @@ impl Store {
         let page: Vec<&crate::db::models::stock::Stock> = rows.iter().map(|r| &r.stock).collect();
         prefetch::stocks(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(StockConnection {
-            page: pagination::page(rows, &key.page, |r| r.sku.clone(), |r| Stock(r.stock)),
+            page: pagination::page(
+                rows,
+                &key.page,
+                |r| r.product.sku.clone(),
+                |r| Stock(r.stock),
+            ),
             total: StockTotal::Store(StoreStockCountKey {
                 store_id: self.0.id,
                 filter,
