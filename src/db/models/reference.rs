@@ -4,11 +4,12 @@
 //! Almost every read names a store or a category; they are few and rarely change. A
 //! statement-level trigger on each table bumps `reference_version.version` in the writing
 //! transaction (migration `2026-12-02-000001_reference_version`; a bulk import bumps it
-//! itself). The token check, a request's first statement, also reads that version and, only
-//! when it differs from the version of the process's copy, the tables themselves (the same
-//! statement, so the same snapshot): see [`token::user_for_token`]. A request then uses the
-//! copy only when its version is the one its own token check read, so it never sees a row
-//! older than the last commit it could have seen from the database — whatever instance or
+//! itself). The token check, a request's first statement, also reads that version; only
+//! when it differs from the version of the process's copy does it read the tables (one more
+//! statement, which reads the version again with them, so the copy is labelled with the
+//! version of its own snapshot): see [`token::user_for_token`]. A request then uses the copy
+//! only when its version is the one its own token check read, so it never sees a row older
+//! than the last commit it could have seen from the database — whatever instance or
 //! tool wrote it, with no notification to wait for or to lose.
 //!
 //! [`token::user_for_token`]: crate::db::models::token::user_for_token
@@ -18,12 +19,11 @@ use std::{
     sync::{Arc, RwLock},
 };
 
+use diesel::{OptionalExtension, QueryableByName};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
 use crate::{
-    db::models::{
-        category::Category,
-        page::{Bind, SqlBuilder},
-        store::Store,
-    },
+    db::models::{category::Category, page::SqlBuilder, store::Store},
     error::{AppError, AppResult},
 };
 
@@ -31,22 +31,30 @@ use crate::{
 /// reads them from the database, as without a copy.
 pub const MAX_ROWS: i64 = 20_000;
 
-/// Adds to the token check's statement a query of one row `(version, tables)`, where
-/// `tables` is NULL when the version is `known` (nothing to ship), `''` when the tables hold
-/// more than [`MAX_ROWS`] rows, else the tables as JSON. PostgreSQL evaluates a `CASE`
-/// branch's subqueries only when it takes that branch: an unchanged version costs one read
-/// of a one-row table (`EXPLAIN ANALYZE`: the subqueries "never executed").
-pub fn push_select(sql: &mut SqlBuilder, known: i64) {
-    sql.push("SELECT r.version, CASE WHEN r.version = ")
-        .bind(Bind::BigInt(known))
-        .push(&format!(
-            " THEN NULL \
-             WHEN (SELECT count(*) FROM stores) + (SELECT count(*) FROM categories) > {MAX_ROWS} \
-             THEN '' ELSE json_build_object(\
-             'stores', (SELECT coalesce(json_agg(s), '[]') FROM stores s), \
-             'categories', (SELECT coalesce(json_agg(c), '[]') FROM categories c))::text \
-             END AS tables FROM reference_version r"
-        ));
+/// The reference tables and their version, read in one statement (so one snapshot):
+/// `tables` is `''` when they hold more than [`MAX_ROWS`] rows, else both tables as JSON.
+#[derive(QueryableByName)]
+pub struct Shipment {
+    /// `reference_version.version` in the statement's snapshot.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub version: i64,
+    /// The tables at that version (`''`: too large to keep).
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub tables: String,
+}
+
+/// Reads the tables with their version (what a token check does when the version it read is
+/// not the copy's; `None` if the version row is gone).
+pub async fn ship(mut conn: &AsyncPgConnection) -> AppResult<Option<Shipment>> {
+    let sql = SqlBuilder::new(&format!(
+        "SELECT r.version, CASE \
+         WHEN (SELECT count(*) FROM stores) + (SELECT count(*) FROM categories) > {MAX_ROWS} \
+         THEN '' ELSE json_build_object(\
+         'stores', (SELECT coalesce(json_agg(s), '[]') FROM stores s), \
+         'categories', (SELECT coalesce(json_agg(c), '[]') FROM categories c))::text \
+         END AS tables FROM reference_version r"
+    ));
+    Ok(sql.build().get_result(&mut conn).await.optional()?)
 }
 
 /// What a bulk load that disabled the tables' triggers runs before it commits.
