@@ -54,9 +54,9 @@ pub async fn create(conn: &mut AsyncPgConnection, user_id: i32) -> AppResult<(Ap
 /// nothing else is due. Two things are due now and then, each one more statement on the same
 /// connection:
 /// - the token's last use is recorded when the stored time is older than
-///   [`TOKEN_LAST_USED_RESOLUTION`] (no write per request; a write inside the check itself
-///   would make every check a data-modifying statement, measured at 1.6× the CPU of a plain
-///   `SELECT` in PostgreSQL);
+///   [`TOKEN_LAST_USED_RESOLUTION`] (no write per request; the check used to carry that
+///   write and the shipment below inside itself, which made every check a data-modifying
+///   statement with four more subplans: 1.6× this `SELECT`'s CPU in PostgreSQL, by pgbench);
 /// - the reference tables are shipped when their version is not `known` (see [`reference`]).
 pub async fn user_for_token(
     mut conn: &AsyncPgConnection,
