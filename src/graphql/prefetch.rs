@@ -8,16 +8,98 @@
 //! Only query documents cache loader values, so only they prefetch. A failed prefetch is
 //! ignored: the children then load (and report errors) on their own.
 
-use async_graphql::{Context, Lookahead};
+use async_graphql::{Context, InputType, Lookahead};
 
 use crate::{
-    db::models::{product, stock},
+    db::models::{
+        page::Keyset,
+        product, stock,
+        transaction::{self, LedgerOwner, TransactionCursor},
+    },
+    domain::ledger,
+    error::AppResult,
     graphql::{
         loaders,
-        loaders::{CategoryKey, ProductKey, ProductStocksKey, StoreKey},
+        loaders::{CategoryKey, LedgerPageKey, ProductKey, ProductStocksKey, StoreKey},
+        pagination, reads,
         render::View,
+        types::enums::TransactionType,
     },
+    with_read,
 };
+
+/// `product(sku:)`: the product and, sent along with its lookup (all in one round trip), the
+/// stock rows and the ledger page its selection asks for, found by the same SKU inside their
+/// statements. They are fed to the request's loaders only when they are that product's rows;
+/// an empty answer, or one for another product (the SKU moved between the statements), is
+/// dropped, and the children then load on their own. Without a cache (not a query document)
+/// only the product is read.
+pub async fn product_by_sku(ctx: &Context<'_>, sku: &str) -> AppResult<Option<product::Product>> {
+    let loaders = loaders(ctx);
+    let reads = reads(ctx);
+    let look = ctx.look_ahead();
+    let caching = loaders.caching();
+    let want_stocks = caching && look.field("stocks").exists();
+    let ledger = if caching { ledger_page(&look) } else { None };
+    let product = async { with_read!(reads, c => product::by_sku(c, sku).await) };
+    let stocks = async {
+        if !want_stocks {
+            return None;
+        }
+        with_read!(reads, c => stock::by_product_sku(c, sku).await).ok()
+    };
+    let page = async {
+        let (kind, ks) = ledger.as_ref()?;
+        with_read!(reads, c => transaction::page_of_product_sku(c, sku, *kind, ks).await).ok()
+    };
+    let (product, stocks, page) = futures::join!(product, stocks, page);
+    let Some(found) = product? else {
+        return Ok(None);
+    };
+    let theirs = |ids: &mut dyn Iterator<Item = i32>| {
+        let mut ids = ids.peekable();
+        ids.peek().is_some() && ids.all(|id| id == found.id)
+    };
+    if let Some(rows) = stocks.filter(|r| theirs(&mut r.iter().map(|s| s.product_id))) {
+        loaders.feed([(ProductStocksKey(found.id), rows)]);
+    }
+    if let (Some((kind, page)), Some(rows)) = (ledger, page)
+        && theirs(&mut rows.iter().map(|t| t.product_id))
+    {
+        let key = LedgerPageKey {
+            owner: LedgerOwner::Product,
+            id: found.id,
+            kind,
+            page,
+        };
+        loaders.feed([(key, rows)]);
+    }
+    Ok(Some(found))
+}
+
+/// The ledger page a product's selection asks for (`transactions(first:, after:, type:)`,
+/// parsed as the field parses its arguments), when it selects exactly one.
+fn ledger_page(
+    look: &Lookahead<'_>,
+) -> Option<(Option<ledger::TransactionType>, Keyset<TransactionCursor>)> {
+    let fields = look.field("transactions").selection_fields();
+    let [field] = fields.as_slice() else {
+        return None;
+    };
+    let args = field.arguments().ok()?;
+    let arg = |name: &str| {
+        args.iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, v)| v.clone())
+    };
+    let first = <Option<i32>>::parse(arg("first")).ok()?;
+    let after = <Option<String>>::parse(arg("after")).ok()?;
+    let kind = <Option<TransactionType>>::parse(arg("type")).ok()?;
+    Some((
+        kind.map(Into::into),
+        pagination::forward(first, after).ok()?,
+    ))
+}
 
 /// The selections of a connection's nodes: `edges { node { … } }` and `nodes { … }`.
 pub fn connection_nodes<'a>(ctx: &'a Context<'_>) -> Vec<Lookahead<'a>> {

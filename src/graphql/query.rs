@@ -134,7 +134,7 @@ impl Query {
         }
         let sku = sku.unwrap_or_default();
         let sku = non_empty(&sku, "sku")?;
-        Ok(with_read!(reads(ctx), c => product_model::by_sku(c, sku).await)?.map(Product))
+        Ok(prefetch::product_by_sku(ctx, sku).await?.map(Product))
     }
 
     /// Root categories (no parent), by name.

@@ -423,3 +423,66 @@ async fn walks_yield_every_row_once_in_order_while_rows_are_being_inserted() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_product_by_sku_answers_its_stock_rows_and_ledger_pages_as_a_product_by_id() {
+    // `product(sku:)` reads the stock rows and the one ledger page it selects along with the
+    // product; `product(id:)` loads them in waves. Same answers, whatever the arguments.
+    let app = TestApp::spawn().await;
+    seed(&app, N).await;
+    let token = app.admin_token().await;
+    let id = ok(
+        &app,
+        &token,
+        "{ product(sku: \"P-005\") { id } }",
+        json!({}),
+    )
+    .await["product"]["id"]
+        .clone();
+    let cursor = ok(
+        &app,
+        &token,
+        "{ product(sku: \"P-005\") { transactions(first: 4) { pageInfo { endCursor } } } }",
+        json!({}),
+    )
+    .await["product"]["transactions"]["pageInfo"]["endCursor"]
+        .clone();
+    let selections = [
+        "stocks { quantity store { code } } transactions(first: $first) { edges { cursor node { id note type } } }",
+        "transactions(first: $first, after: $after) { edges { node { id } } pageInfo { hasNextPage } }",
+        "transactions(first: $first, type: $type) { nodes { id type } pageInfo { hasNextPage } }",
+        "transactions { nodes { id } } stocks { quantity }",
+        "a: transactions(first: 2) { nodes { id } } b: transactions(first: 3) { nodes { id } }",
+    ];
+    for selection in selections {
+        for vars in [
+            json!({ "first": 3, "after": cursor, "type": "INBOUND" }),
+            json!({ "first": 5, "after": null, "type": "OUTBOUND" }),
+        ] {
+            let by = |root: &str| {
+                let body = format!("{{ product({root}) {{ sku {selection} }} }}");
+                let declared: Vec<&str> = [
+                    ("$id", "$id: ID!"),
+                    ("$first", "$first: Int"),
+                    ("$after", "$after: String"),
+                    ("$type", "$type: TransactionType"),
+                ]
+                .into_iter()
+                .filter(|(name, _)| body.contains(name))
+                .map(|(_, declaration)| declaration)
+                .collect();
+                if declared.is_empty() {
+                    body
+                } else {
+                    format!("query({}) {body}", declared.join(", "))
+                }
+            };
+            let mut with = vars.clone();
+            with["id"] = id.clone();
+            let by_sku = ok(&app, &token, &by("sku: \"P-005\""), with.clone()).await;
+            let by_id = ok(&app, &token, &by("id: $id"), with).await;
+            assert_eq!(by_sku, by_id, "{selection} with {vars}");
+            assert_eq!(by_sku["product"]["sku"], "P-005");
+        }
+    }
+}

@@ -226,6 +226,18 @@ pub async fn by_products(
     Ok(sql.build().load(&mut conn).await?)
 }
 
+/// The stock rows of the product with this SKU, as [`by_products`] orders them: the product
+/// is found inside the statement, so it can be sent along with the product's own lookup.
+pub async fn by_product_sku(mut conn: &AsyncPgConnection, sku: &str) -> AppResult<Vec<Stock>> {
+    let mut sql = SqlBuilder::new(&format!(
+        "SELECT {STOCK_COLUMNS} FROM stocks st JOIN stores s ON s.id = st.store_id \
+         WHERE st.product_id = (SELECT id FROM products WHERE sku = "
+    ));
+    sql.bind(Bind::Text(sku.to_string()))
+        .push(") ORDER BY s.code, s.id");
+    Ok(sql.build().load(&mut conn).await?)
+}
+
 /// Each product's stock summed over all stores (products without rows are left out).
 pub async fn totals_by_product(
     mut conn: &AsyncPgConnection,

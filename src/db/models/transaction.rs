@@ -140,9 +140,35 @@ pub enum LedgerOwner {
 /// The first page (newest first) of the ledger of each product or store, in one query (a
 /// LATERAL join over the ids); rows come in each page's read direction.
 pub async fn pages_by_owner(
-    mut conn: &AsyncPgConnection,
+    conn: &AsyncPgConnection,
     owner: LedgerOwner,
     ids: &[i32],
+    kind: Option<TransactionType>,
+    ks: &Keyset<TransactionCursor>,
+) -> AppResult<Vec<InventoryTransaction>> {
+    let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
+    sql.bind(Bind::Ints(ids.to_vec())).push("::int[]) AS k(id)");
+    page_of_each(conn, sql, owner, kind, ks).await
+}
+
+/// A page of the ledger of the product with this SKU, as [`pages_by_owner`] reads it: the
+/// product is found inside the statement, so it can be sent along with its own lookup.
+pub async fn page_of_product_sku(
+    conn: &AsyncPgConnection,
+    sku: &str,
+    kind: Option<TransactionType>,
+    ks: &Keyset<TransactionCursor>,
+) -> AppResult<Vec<InventoryTransaction>> {
+    let mut sql = SqlBuilder::new("SELECT x.* FROM (SELECT id FROM products WHERE sku = ");
+    sql.bind(Bind::Text(sku.to_string())).push(") AS k(id)");
+    page_of_each(conn, sql, LedgerOwner::Product, kind, ks).await
+}
+
+/// Completes `sql`, which lists the owners as `k(id)`, with a page of each one's ledger.
+async fn page_of_each(
+    mut conn: &AsyncPgConnection,
+    mut sql: SqlBuilder,
+    owner: LedgerOwner,
     kind: Option<TransactionType>,
     ks: &Keyset<TransactionCursor>,
 ) -> AppResult<Vec<InventoryTransaction>> {
@@ -150,9 +176,8 @@ pub async fn pages_by_owner(
         LedgerOwner::Product => "product_id",
         LedgerOwner::Store => "store_id",
     };
-    let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
-    sql.bind(Bind::Ints(ids.to_vec())).push(&format!(
-        "::int[]) AS k(id) CROSS JOIN LATERAL (SELECT {TRANSACTION_COLUMNS} \
+    sql.push(&format!(
+        " CROSS JOIN LATERAL (SELECT {TRANSACTION_COLUMNS} \
          FROM inventory_transactions t WHERE t.{column} = k.id"
     ));
     if let Some(kind) = kind {
