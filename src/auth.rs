@@ -163,18 +163,11 @@ impl Credentials {
                 .map_err(Refusal::Unchecked)?;
         let found = found.ok_or(Refusal::Rejected("the token is unknown or revoked"))?;
         let reference = found.reference_version.and_then(|version| {
-            // Shipped tables are kept whatever their version; this request uses them only at
-            // the version its check read.
-            let (at, tables) = match &found.reference {
-                Some(shipped) => (shipped.version, Some(shipped.tables.as_str())),
-                None => (version, None),
-            };
-            copy.settle(at, tables)
+            copy.settle(version, found.reference.as_ref())
                 .unwrap_or_else(|err| {
                     tracing::warn!(error = ?err, "reference tables not kept");
                     None
                 })
-                .filter(|_| at == version)
         });
         Ok(Authenticated {
             viewer: Viewer {

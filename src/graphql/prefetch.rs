@@ -56,15 +56,11 @@ pub async fn product_by_sku(ctx: &Context<'_>, sku: &str) -> AppResult<Option<pr
     let Some(found) = product? else {
         return Ok(None);
     };
-    let theirs = |ids: &mut dyn Iterator<Item = i32>| {
-        let mut ids = ids.peekable();
-        ids.peek().is_some() && ids.all(|id| id == found.id)
-    };
-    if let Some(rows) = stocks.filter(|r| theirs(&mut r.iter().map(|s| s.product_id))) {
+    if let Some(rows) = stocks.filter(|r| only_of(found.id, r.iter().map(|s| s.product_id))) {
         loaders.feed([(ProductStocksKey(found.id), rows)]);
     }
     if let (Some((kind, page)), Some(rows)) = (ledger, page)
-        && theirs(&mut rows.iter().map(|t| t.product_id))
+        && only_of(found.id, rows.iter().map(|t| t.product_id))
     {
         let key = LedgerPageKey {
             owner: LedgerOwner::Product,
@@ -75,6 +71,11 @@ pub async fn product_by_sku(ctx: &Context<'_>, sku: &str) -> AppResult<Option<pr
         loaders.feed([(key, rows)]);
     }
     Ok(Some(found))
+}
+
+/// Whether there are rows and all are the product `id`'s.
+fn only_of(id: i32, mut products: impl Iterator<Item = i32>) -> bool {
+    products.next().is_some_and(|first| first == id) && products.all(|p| p == id)
 }
 
 /// The ledger page a product's selection asks for (`transactions(first:, after:, type:)`,

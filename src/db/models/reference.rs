@@ -77,7 +77,7 @@ struct Shipped {
 }
 
 impl Tables {
-    /// The tables of `json` (the token check's `tables` column).
+    /// The tables of `json` (a [`Shipment`]'s `tables`).
     fn parse(json: &str) -> AppResult<Self> {
         let shipped: Shipped = serde_json::from_str(json).map_err(AppError::internal)?;
         Ok(Self {
@@ -128,25 +128,31 @@ impl ReferenceCache {
         self.read().as_ref().map_or(0, |k| k.version)
     }
 
-    /// Takes what a token check read (`version`, and `tables` when it differed from
-    /// [`ReferenceCache::known_version`]) and answers the tables as of exactly `version`, for
-    /// the request to use, if there are any.
-    pub fn settle(&self, version: i64, tables: Option<&str>) -> AppResult<Option<Arc<Tables>>> {
-        let fresh = match tables {
-            None => {
-                let kept = self.read().clone();
-                return Ok(kept.filter(|k| k.version == version).and_then(|k| k.tables));
-            }
-            Some("") => None,
-            Some(json) => Some(Arc::new(Tables::parse(json)?)),
+    /// Takes what a token check read (`version`, and the tables it shipped because that
+    /// differed from [`ReferenceCache::known_version`]) and answers the tables as of exactly
+    /// `version`, for the request to use, if there are any. Shipped tables are kept at their
+    /// own version, which may be newer than `version` (a change committed between the check
+    /// and the shipment): the request then has none.
+    pub fn settle(
+        &self,
+        version: i64,
+        shipped: Option<&Shipment>,
+    ) -> AppResult<Option<Arc<Tables>>> {
+        let Some(shipped) = shipped else {
+            let kept = self.read().clone();
+            return Ok(kept.filter(|k| k.version == version).and_then(|k| k.tables));
+        };
+        let fresh = match shipped.tables.as_str() {
+            "" => None,
+            json => Some(Arc::new(Tables::parse(json)?)),
         };
         // Whatever the database answered last is what the next token check compares with (an
         // answer overtaken by a newer one only costs the next request one more shipment).
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Kept {
-            version,
+            version: shipped.version,
             tables: fresh.clone(),
         });
-        Ok(fresh)
+        Ok(fresh.filter(|_| shipped.version == version))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Kept>> {
@@ -165,11 +171,21 @@ mod tests {
         "categories": [{"id": 7, "parent_id": null, "name": "Tools",
         "created_at": "2026-12-01T22:13:14+00:00", "updated_at": "2026-12-01T22:13:14+00:00"}]}"#;
 
+    fn shipment(version: i64, tables: &str) -> Shipment {
+        Shipment {
+            version,
+            tables: tables.to_string(),
+        }
+    }
+
     #[test]
     fn the_copy_serves_a_request_only_at_the_version_its_token_check_read() {
         let cache = ReferenceCache::default();
         assert_eq!(cache.known_version(), 0);
-        let tables = cache.settle(5, Some(SHIPPED)).unwrap().unwrap();
+        let tables = cache
+            .settle(5, Some(&shipment(5, SHIPPED)))
+            .unwrap()
+            .unwrap();
         assert_eq!(tables.store_by_code("S1").unwrap().name, "One");
         assert_eq!(tables.category(7).unwrap().name, "Tools");
         assert_eq!(cache.known_version(), 5);
@@ -182,10 +198,23 @@ mod tests {
     }
 
     #[test]
+    fn tables_shipped_newer_than_the_check_are_kept_but_not_served_to_it() {
+        let cache = ReferenceCache::default();
+        assert!(
+            cache
+                .settle(5, Some(&shipment(6, SHIPPED)))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(cache.known_version(), 6);
+        assert!(cache.settle(6, None).unwrap().is_some());
+    }
+
+    #[test]
     fn tables_too_large_to_keep_are_remembered_as_such() {
         let cache = ReferenceCache::default();
-        cache.settle(5, Some(SHIPPED)).unwrap();
-        assert!(cache.settle(9, Some("")).unwrap().is_none());
+        cache.settle(5, Some(&shipment(5, SHIPPED))).unwrap();
+        assert!(cache.settle(9, Some(&shipment(9, ""))).unwrap().is_none());
         assert_eq!(cache.known_version(), 9);
         assert!(cache.settle(9, None).unwrap().is_none());
     }

@@ -213,28 +213,38 @@ pub async fn by_pairs(mut conn: &AsyncPgConnection, pairs: &[(i32, i32)]) -> App
 }
 
 /// The stock rows of these products, each product's in store-code order.
-pub async fn by_products(
+pub async fn by_products(conn: &AsyncPgConnection, product_ids: &[i32]) -> AppResult<Vec<Stock>> {
+    products_rows(conn, |sql| {
+        sql.push("= ANY(")
+            .bind(Bind::Ints(product_ids.to_vec()))
+            .push(")");
+    })
+    .await
+}
+
+/// The stock rows of the product with this SKU, as [`by_products`] reads them: the product
+/// is found inside the statement, so it can be sent along with the product's own lookup.
+pub async fn by_product_sku(conn: &AsyncPgConnection, sku: &str) -> AppResult<Vec<Stock>> {
+    products_rows(conn, |sql| {
+        sql.push("= (SELECT id FROM products WHERE sku = ")
+            .bind(Bind::Text(sku.to_string()))
+            .push(")");
+    })
+    .await
+}
+
+/// The stock rows of the products `which` picks (it completes `st.product_id …`), each
+/// product's in store-code order.
+async fn products_rows(
     mut conn: &AsyncPgConnection,
-    product_ids: &[i32],
+    which: impl FnOnce(&mut SqlBuilder),
 ) -> AppResult<Vec<Stock>> {
     let mut sql = SqlBuilder::new(&format!(
         "SELECT {STOCK_COLUMNS} FROM stocks st JOIN stores s ON s.id = st.store_id \
-         WHERE st.product_id = ANY("
+         WHERE st.product_id "
     ));
-    sql.bind(Bind::Ints(product_ids.to_vec()))
-        .push(") ORDER BY st.product_id, s.code, s.id");
-    Ok(sql.build().load(&mut conn).await?)
-}
-
-/// The stock rows of the product with this SKU, as [`by_products`] orders them: the product
-/// is found inside the statement, so it can be sent along with the product's own lookup.
-pub async fn by_product_sku(mut conn: &AsyncPgConnection, sku: &str) -> AppResult<Vec<Stock>> {
-    let mut sql = SqlBuilder::new(&format!(
-        "SELECT {STOCK_COLUMNS} FROM stocks st JOIN stores s ON s.id = st.store_id \
-         WHERE st.product_id = (SELECT id FROM products WHERE sku = "
-    ));
-    sql.bind(Bind::Text(sku.to_string()))
-        .push(") ORDER BY s.code, s.id");
+    which(&mut sql);
+    sql.push(" ORDER BY st.product_id, s.code, s.id");
     Ok(sql.build().load(&mut conn).await?)
 }
 
