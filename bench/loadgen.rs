@@ -138,15 +138,17 @@ async fn connection(
                 .send()
                 .await
                 .map_err(|e| e.to_string())?;
-            let text = res.text().await.map_err(|e| e.to_string())?;
-            match serde_json::from_str::<Value>(&text) {
-                Ok(v) if v.get("errors").is_none() && !v["data"].is_null() => Ok(()),
-                _ => Err(text),
+            let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+            // The latency ends with the response's last byte; checking it is the client's time.
+            let latency = started.elapsed();
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(v) if v.get("errors").is_none() && !v["data"].is_null() => Ok(latency),
+                _ => Err(String::from_utf8_lossy(&bytes).into_owned()),
             }
         }
         .await;
         match answer {
-            Ok(()) => tally.latencies.push(started.elapsed()),
+            Ok(latency) => tally.latencies.push(latency),
             Err(text) => {
                 tally.errors += 1;
                 if !ERROR_SHOWN.swap(true, Ordering::Relaxed) {

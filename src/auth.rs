@@ -4,7 +4,7 @@
 //! differ only in where the credentials come from and how a [`Refusal`] is answered.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicBool, Ordering},
 };
 
@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// The caller of one request.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Viewer {
     /// The token's user; `None` for an anonymous request.
     pub user: Option<User>,
@@ -136,6 +136,21 @@ impl Credentials {
         self.authorization.is_some()
     }
 
+    /// The presented token: none without an `Authorization`, a refusal when it is not
+    /// `Bearer <token>`.
+    fn token(&self) -> Result<Option<&str>, Refusal> {
+        let Some(authorization) = self.authorization.as_deref() else {
+            return Ok(None);
+        };
+        authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .map(|token| Some(token.trim()))
+            .ok_or(Refusal::Rejected(
+                "the Authorization header must be `Bearer <token>`",
+            ))
+    }
+
     /// The caller: anonymous without a token (no SQL), else the token's user, looked up with
     /// one statement on the primary (`primary`: a token revoked a moment ago must not pass on
     /// a lagging replica).
@@ -146,16 +161,9 @@ impl Credentials {
     /// [`Credentials::authenticate`], with the reference tables as of the token check's
     /// snapshot when the process's copy is (or has just become) that version.
     async fn check(&self, primary: &ReadSource) -> Result<Authenticated, Refusal> {
-        let Some(authorization) = self.authorization.as_deref() else {
+        let Some(token) = self.token()? else {
             return Ok(Authenticated::default());
         };
-        let token = authorization
-            .strip_prefix("Bearer ")
-            .or_else(|| authorization.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or(Refusal::Rejected(
-                "the Authorization header must be `Bearer <token>`",
-            ))?;
         let copy = primary.reference();
         let known = copy.known_version();
         let found =
@@ -218,23 +226,92 @@ impl RequestCredentials {
 
     /// The caller, authenticated on the first call (see [`Credentials::authenticate`]), with
     /// the reference tables of its token check unless a mutation of this request has run
-    /// since; a refusal is not kept, the next operation of a batch tries again.
-    pub async fn viewer(&self, primary: &ReadSource) -> Result<Authenticated, Refusal> {
-        let mut checked = self
+    /// since; a refusal is not kept, the next operation of a batch tries again. What the
+    /// first call finds is remembered in `recent` (a refused token is forgotten there).
+    pub async fn viewer(
+        &self,
+        primary: &ReadSource,
+        recent: &RecentCallers,
+    ) -> Result<Authenticated, Refusal> {
+        let checked = self
             .checked
-            .get_or_try_init(|| self.credentials.check(primary))
-            .await
-            .cloned()?;
+            .get_or_try_init(|| async {
+                let checked = self.credentials.check(primary).await;
+                if let Some(key) = self.key() {
+                    match &checked {
+                        Ok(found) => recent.remember(key, &found.viewer),
+                        Err(Refusal::Rejected(_)) => recent.forget(&key),
+                        Err(Refusal::Unchecked(_)) => {}
+                    }
+                }
+                checked
+            })
+            .await;
+        let mut checked = checked.cloned()?;
         if self.wrote.load(Ordering::Acquire) {
             checked.reference = None;
         }
         Ok(checked)
     }
 
+    /// The caller this request's token had when it last passed a check, if it did lately
+    /// and this request's own check has not run yet: the caller a query may run as while its
+    /// check is in flight (see `graphql::guard`).
+    pub fn guess(&self, recent: &RecentCallers) -> Option<Viewer> {
+        if self.checked.initialized() {
+            return None;
+        }
+        recent.get(&self.key()?)
+    }
+
+    /// The token's hash, the key of [`RecentCallers`].
+    fn key(&self) -> Option<Vec<u8>> {
+        let token = self.credentials.token().ok()??;
+        Some(crate::domain::token::hash(token))
+    }
+
     /// Records that an operation of this request other than a query (a mutation) is about to
     /// run: the rest of the request reads stores and categories from the database.
     pub fn writing(&self) {
         self.wrote.store(true, Ordering::Release);
+    }
+}
+
+/// How many tokens [`RecentCallers`] remembers.
+const RECENT_TOKENS: usize = 4096;
+
+/// The callers of the tokens that passed a check lately (by token hash, the last
+/// [`RECENT_TOKENS`] of them). A guess and nothing more: every request's token is still
+/// checked; what is remembered only lets a query start before its check has answered.
+pub struct RecentCallers(Mutex<lru::LruCache<Vec<u8>, Viewer>>);
+
+impl Default for RecentCallers {
+    fn default() -> Self {
+        let cap = std::num::NonZeroUsize::new(RECENT_TOKENS).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self(Mutex::new(lru::LruCache::new(cap)))
+    }
+}
+
+impl RecentCallers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<Vec<u8>, Viewer>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Viewer> {
+        self.lock().get(key).cloned()
+    }
+
+    fn remember(&self, key: Vec<u8>, viewer: &Viewer) {
+        let mut recent = self.lock();
+        if recent.get(&key) != Some(viewer) {
+            recent.put(key, viewer.clone());
+        }
+    }
+
+    fn forget(&self, key: &[u8]) {
+        self.lock().pop(key);
     }
 }
 

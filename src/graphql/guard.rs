@@ -3,6 +3,11 @@
 //! anonymous-access rule, and no mutation over GET; and an `extensions.code` for every parse
 //! and validation error.
 //!
+//! A query whose token passed a check lately does not wait for its own check: it runs as the
+//! caller that check found while the token is checked again, and its response is kept only if
+//! the check passes with the same caller ([`Gate::speculate`]); its stores and categories wait
+//! for the check's reference tables.
+//!
 //! The checks run before the schema is asked to execute, so the schema carries no extension
 //! (with one, async-graphql runs the extension chain and builds a `ResolveInfo` for every
 //! field it resolves). A refusal that the GraphQL spec orders after validation (a missing
@@ -20,11 +25,11 @@ use async_graphql::{
     extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute},
     parser::types::{ExecutableDocument, OperationType},
 };
-use futures::{StreamExt, stream::BoxStream};
+use futures::{StreamExt, future::Either, stream::BoxStream};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    auth::{Authenticated, RequestCredentials, Viewer},
+    auth::{Authenticated, RecentCallers, RequestCredentials, Viewer},
     config::Limits,
     db::{
         DbPool,
@@ -85,6 +90,9 @@ struct Shared {
     /// clients send the same few documents over and over, and parsing was a tenth of a
     /// product page's CPU.
     parsed: Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>,
+    /// The callers of tokens that passed a check lately: a query with one of them starts
+    /// alongside its token check instead of after it.
+    recent: RecentCallers,
 }
 
 /// How an operation over a WebSocket is answered.
@@ -96,13 +104,63 @@ pub enum Execution {
 }
 
 /// What the checks decided about one operation.
-enum Admission {
+enum Admission<'a> {
     /// Execute it, as this caller (with the reference tables of its token check).
     Run(Request, Authenticated),
+    /// A query whose token passed a check lately: execute it as that check's caller while
+    /// these credentials are checked again (see [`Gate::speculate`]).
+    Speculate(Request, &'a RequestCredentials, Viewer),
     /// Refused after validation: validation errors first, else this error.
     Refuse(Request, ServerError),
     /// Refused before anything else (bad request, parse error, limits).
     Reject(ServerError),
+}
+
+/// When a query's token is checked.
+enum Checked<'a> {
+    /// Before it runs: it runs as this caller.
+    Before(Authenticated),
+    /// While it runs, as the caller the token had at its last check.
+    Alongside(&'a RequestCredentials, Viewer),
+}
+
+/// How a query that ran alongside its token check ends.
+enum Speculation {
+    /// The check passed with the caller it ran as: its response stands.
+    Kept(Box<Response>, Authenticated),
+    /// The check found another caller: the query runs again, as this one.
+    Again(Authenticated),
+    /// The check refused the token: this error is the answer.
+    Refused(ServerError),
+}
+
+/// What is needed to build an operation's request again (a query run once more).
+struct Again {
+    query: String,
+    variables: async_graphql::Variables,
+    operation_name: Option<String>,
+}
+
+impl Again {
+    fn of(request: &Request) -> Self {
+        Self {
+            query: request.query.clone(),
+            variables: request.variables.clone(),
+            operation_name: request.operation_name.clone(),
+        }
+    }
+
+    /// The request again, with its document from the gate's parse cache when it is there.
+    fn request(&self, gate: &Gate) -> Request {
+        let mut request = Request::new(self.query.clone()).variables(self.variables.clone());
+        if let Some(name) = &self.operation_name {
+            request = request.operation_name(name.clone());
+        }
+        if let Ok(doc) = gate.parse(&self.query) {
+            request.set_parsed_query(doc);
+        }
+        request
+    }
 }
 
 /// Request data of the refusing schema: the error to answer instead of executing.
@@ -157,6 +215,7 @@ impl Gate {
             public_read,
             persisted: Mutex::new(lru::LruCache::new(cap)),
             parsed: Mutex::new(lru::LruCache::new(cap)),
+            recent: RecentCallers::default(),
         }))
     }
 
@@ -214,42 +273,18 @@ impl Gate {
     /// reads from a node that has replayed `consistency`.
     async fn respond(
         &self,
-        admission: Admission,
+        admission: Admission<'_>,
         ty: Option<OperationType>,
         consistency: Option<Lsn>,
     ) -> Response {
         let response = match admission {
             Admission::Run(request, caller) if ty == Some(OperationType::Query) => {
-                // A query is safe to run again: once, when it failed on a pooled connection
-                // that turned out to be broken (the pool no longer pings before a checkout).
-                let again = (
-                    request.query.clone(),
-                    request.variables.clone(),
-                    request.operation_name.clone(),
-                );
-                let lost = crate::error::connections_lost();
-                let source = self.0.reads.route(consistency).await;
-                crate::http::metrics::record_read(source.node_name());
-                let response = self
-                    .execute(request, caller.clone(), ty, source.clone())
-                    .await;
-                if crate::error::connections_lost() != lost
-                    && response
-                        .errors
-                        .iter()
-                        .any(|e| code_of(e) == Some(code::SERVICE_UNAVAILABLE))
-                {
-                    crate::db::pool::forget_idle(&self.0.pool);
-                    self.0.reads.forget();
-                    let (query, variables, operation_name) = again;
-                    let mut request = Request::new(query).variables(variables);
-                    if let Some(name) = operation_name {
-                        request = request.operation_name(name);
-                    }
-                    self.execute(request, caller, ty, source).await
-                } else {
-                    response
-                }
+                self.query(request, Checked::Before(caller), consistency)
+                    .await
+            }
+            Admission::Speculate(request, credentials, guess) => {
+                self.query(request, Checked::Alongside(credentials, guess), consistency)
+                    .await
             }
             Admission::Run(request, caller) => {
                 let source = self.0.reads.primary();
@@ -267,6 +302,97 @@ impl Gate {
             Admission::Reject(err) => Response::from_errors(vec![err]),
         };
         code_request_errors(response, &self.0.limits)
+    }
+
+    /// Runs a query, on the node `consistency` asks for. A query is safe to run again: once
+    /// more when it failed on a pooled connection that turned out to be broken (the pool no
+    /// longer pings before a checkout).
+    async fn query(
+        &self,
+        request: Request,
+        checked: Checked<'_>,
+        consistency: Option<Lsn>,
+    ) -> Response {
+        let ty = Some(OperationType::Query);
+        let again = Again::of(&request);
+        let lost = crate::error::connections_lost();
+        let source = self.0.reads.route(consistency).await;
+        crate::http::metrics::record_read(source.node_name());
+        let (response, caller) = match checked {
+            Checked::Before(caller) => {
+                let response = self.execute(request, caller.clone(), ty, source.clone());
+                (response.await, caller)
+            }
+            Checked::Alongside(credentials, guess) => {
+                match self.speculate(request, credentials, guess, &source).await {
+                    Speculation::Kept(response, caller) => (*response, caller),
+                    Speculation::Again(caller) => {
+                        let response =
+                            self.execute(again.request(self), caller.clone(), ty, source.clone());
+                        (response.await, caller)
+                    }
+                    Speculation::Refused(err) => {
+                        let request = again.request(self).data(Refusal(err));
+                        return Box::pin(self.0.refusing.execute(request)).await;
+                    }
+                }
+            }
+        };
+        if crate::error::connections_lost() != lost
+            && response
+                .errors
+                .iter()
+                .any(|e| code_of(e) == Some(code::SERVICE_UNAVAILABLE))
+        {
+            crate::db::pool::forget_idle(&self.0.pool);
+            self.0.reads.forget();
+            self.execute(again.request(self), caller, ty, source).await
+        } else {
+            response
+        }
+    }
+
+    /// Executes a query as `guess` (the caller its token had at its last check) while the
+    /// token is checked again: the check's statement and the query's first ones go to the
+    /// database together, instead of one round trip after the other. The query's stores and
+    /// categories wait for the reference tables the check vouches for, so it reads nothing
+    /// older than the sequential path would. Its response is kept only when the check passes
+    /// with that same caller; a refusal drops the execution where it stands, and a changed
+    /// caller (a new role or store scope) runs the query again as the check found it.
+    async fn speculate(
+        &self,
+        request: Request,
+        credentials: &RequestCredentials,
+        guess: Viewer,
+        source: &ReadSource,
+    ) -> Speculation {
+        let (loaders, vouch) = loaders::vouched_later(source.clone());
+        loaders.enable_all_cache(true);
+        let request = request
+            .data(guess.clone())
+            .data(loaders)
+            .data(source.clone());
+        let primary = self.0.reads.primary();
+        // The check first: polled first, its statement is queued first.
+        let check = std::pin::pin!(credentials.viewer(&primary, &self.0.recent));
+        let execution = Box::pin(self.0.schema.execute(request));
+        let (checked, execution) = match futures::future::select(check, execution).await {
+            Either::Left((checked, execution)) => (checked, Either::Left(execution)),
+            Either::Right((response, check)) => (check.await, Either::Right(response)),
+        };
+        let caller = match checked {
+            Ok(caller) if caller.viewer == guess => caller,
+            Ok(caller) => return Speculation::Again(caller),
+            Err(refusal) => return Speculation::Refused(from_app(refusal.into())),
+        };
+        let response = match execution {
+            Either::Left(execution) => {
+                vouch.settle(caller.reference.clone());
+                execution.await
+            }
+            Either::Right(response) => response,
+        };
+        Speculation::Kept(Box::new(response), caller)
     }
 
     /// Executes an admitted operation, reading from `source`.
@@ -336,11 +462,11 @@ impl Gate {
     }
 
     /// Everything before execution, in the order clients see refusals in.
-    async fn admit(
+    async fn admit<'a>(
         &self,
         mut request: Request,
-        arrival: Arrival<'_>,
-    ) -> (Admission, Option<OperationType>) {
+        arrival: Arrival<'a>,
+    ) -> (Admission<'a>, Option<OperationType>) {
         if let Err(err) = self.persisted(&mut request) {
             return (Admission::Reject(err), None);
         }
@@ -397,15 +523,25 @@ impl Gate {
                 viewer: viewer.clone(),
                 reference: None,
             },
-            Caller::Http(credentials) => match credentials.viewer(&self.0.reads.primary()).await {
-                Ok(caller) => {
-                    if ty != Some(OperationType::Query) {
-                        credentials.writing();
-                    }
-                    caller
+            Caller::Http(credentials) => {
+                let query = ty == Some(OperationType::Query);
+                if let Some(guess) = query.then(|| credentials.guess(&self.0.recent)).flatten() {
+                    // It has a user, so it may read; the check alongside decides the rest.
+                    return (Admission::Speculate(request, credentials, guess), ty);
                 }
-                Err(refusal) => return (Admission::Refuse(request, from_app(refusal.into())), ty),
-            },
+                let primary = self.0.reads.primary();
+                match credentials.viewer(&primary, &self.0.recent).await {
+                    Ok(caller) => {
+                        if !query {
+                            credentials.writing();
+                        }
+                        caller
+                    }
+                    Err(refusal) => {
+                        return (Admission::Refuse(request, from_app(refusal.into())), ty);
+                    }
+                }
+            }
         };
         let viewer = &caller.viewer;
         // The read rule, for every operation: without a token only introspection, unless

@@ -183,9 +183,10 @@ impl Query {
         if let Some(kept) = loaders
             .loader()
             .reference()
-            .and_then(|t| t.store_by_code(code))
+            .await
+            .and_then(|t| t.store_by_code(code).cloned())
         {
-            return Ok(Some(Store(kept.clone())));
+            return Ok(Some(Store(kept)));
         }
         Ok(with_read!(reads(ctx), c => store_model::by_code(c, code).await)?.map(Store))
     }

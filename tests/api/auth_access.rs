@@ -1,6 +1,7 @@
 //! Who may read: anonymous callers only introspect (unless public reads are on), every role
-//! reads, a bad or revoked token is refused, `viewer` is the caller, `node(id:)` answers every
-//! role the same, and a token's last use is recorded without a write per request.
+//! reads, a bad or revoked token is refused, `viewer` is the caller (even when it changed since
+//! the token's last check), `node(id:)` answers every role the same, and a token's last use is
+//! recorded without a write per request.
 
 use serde_json::{Value, json};
 use stockroom::domain::role::Role;
@@ -158,11 +159,68 @@ async fn a_revoked_token_is_refused_on_the_next_request() {
         .unwrap();
     drop(conn);
 
+    // The token passed a check a moment ago, so this query starts alongside its check
+    // (reading products): the refusal still comes alone, with nothing read.
     let body = app
-        .graphql_as(&token, "{ viewer { username } }", json!({}))
+        .graphql_as(
+            &token,
+            "{ viewer { username } products(first: 5) { nodes { sku } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
     assert_eq!(body["data"], Value::Null);
+    assert_eq!(body["errors"].as_array().unwrap().len(), 1, "{body}");
+}
+
+#[tokio::test]
+async fn a_role_or_store_scope_changed_behind_the_service_is_the_very_next_querys_caller() {
+    let app = TestApp::spawn().await;
+    app.seed_demo().await;
+    let token = app.user_token("promoted", Role::Viewer, &[]).await;
+    let who = "{ viewer { username role stores { code } } products(first: 2) { nodes { sku } } }";
+    let caller = |body: &Value| {
+        assert!(body.get("errors").is_none(), "{body}");
+        assert_eq!(
+            body["data"]["products"]["nodes"].as_array().unwrap().len(),
+            2
+        );
+        let viewer = &body["data"]["viewer"];
+        let stores: Vec<&str> = viewer["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["code"].as_str().unwrap())
+            .collect();
+        (
+            viewer["role"].as_str().unwrap().to_string(),
+            stores.join(","),
+        )
+    };
+    for _ in 0..2 {
+        let body = app.graphql_as(&token, who, json!({})).await;
+        assert_eq!(caller(&body), ("VIEWER".to_string(), String::new()));
+    }
+    // Another tool changes the user: the next query (which starts as the caller the token
+    // had at its last check) answers as the caller its own check found.
+    let db = crate::helpers::sql(&app.db_url).await;
+    db.batch_execute(
+        "UPDATE users SET role = 'STAFF' WHERE username = 'promoted';
+         INSERT INTO user_stores (user_id, store_id)
+           SELECT u.id, s.id FROM users u, stores s WHERE u.username = 'promoted'
+           ORDER BY s.code LIMIT 1",
+    )
+    .await
+    .unwrap();
+    let first_store: String = db
+        .query_one("SELECT code FROM stores ORDER BY code LIMIT 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    for _ in 0..2 {
+        let body = app.graphql_as(&token, who, json!({})).await;
+        assert_eq!(caller(&body), ("STAFF".to_string(), first_store.clone()));
+    }
 }
 
 async fn last_used(app: &TestApp, token: &str) -> Option<chrono::DateTime<chrono::Utc>> {

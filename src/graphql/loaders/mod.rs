@@ -17,6 +17,7 @@
 //! [`AppError`]: crate::error::AppError
 
 use std::{collections::HashMap, hash::Hash, sync::Arc};
+use tokio::sync::watch;
 
 use crate::{
     db::{
@@ -54,8 +55,8 @@ macro_rules! row_by_id {
                 let mut out = ::std::collections::HashMap::with_capacity(keys.len());
                 #[allow(unused_mut)]
                 let mut ids: Vec<$ty> = keys.iter().map(|k| k.0).collect();
-                $(if let Some(tables) = &self.reference {
-                    ids.retain(|id| match $get(tables, *id) {
+                $(if let Some(tables) = self.reference().await {
+                    ids.retain(|id| match $get(&tables, *id) {
                         Some(row) => {
                             out.insert($name(*id), row.clone());
                             false
@@ -96,14 +97,43 @@ pub use user::{UserKey, UserStoresKey};
 /// stores and categories from the reference tables its token check vouched for, if any.
 pub struct DbLoader {
     reads: ReadSource,
-    reference: Option<Arc<Tables>>,
+    reference: Reference,
+}
+
+/// The reference tables a request's loaders may serve from.
+enum Reference {
+    /// Decided before the request ran: its token check had answered.
+    Known(Option<Arc<Tables>>),
+    /// Decided by a token check still in flight (a query that started alongside its check):
+    /// `Some` once the check has vouched; the sender dropped means it never will.
+    Pending(watch::Receiver<Option<Option<Arc<Tables>>>>),
+}
+
+/// Where the token check of a query that started before it answered hands the reference
+/// tables it vouches for to the query's loaders.
+pub struct Vouch(watch::Sender<Option<Option<Arc<Tables>>>>);
+
+impl Vouch {
+    /// The tables the check vouched for (`None`: read stores and categories from the
+    /// database); loads waiting for them go on.
+    pub fn settle(self, reference: Option<Arc<Tables>>) {
+        self.0.send_replace(Some(reference));
+    }
 }
 
 impl DbLoader {
     /// The reference tables as of the request's token check, when the process's copy was
-    /// that version (query documents only).
-    pub fn reference(&self) -> Option<&Tables> {
-        self.reference.as_deref()
+    /// that version (query documents only); waits for a check still in flight.
+    pub async fn reference(&self) -> Option<Arc<Tables>> {
+        match &self.reference {
+            Reference::Known(tables) => tables.clone(),
+            Reference::Pending(vouched) => vouched
+                .clone()
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|tables| tables.clone().flatten()),
+        }
     }
 }
 
@@ -116,7 +146,21 @@ pub type Loaders = WaveLoader<DbLoader>;
 /// runs), so a key asked for again in a later wave is not queried twice; it passes
 /// `reference` only for a query document.
 pub fn for_request(reads: ReadSource, reference: Option<Arc<Tables>>) -> Loaders {
-    WaveLoader::new(DbLoader { reads, reference })
+    WaveLoader::new(DbLoader {
+        reads,
+        reference: Reference::Known(reference),
+    })
+}
+
+/// [`for_request`] for a query whose token check is still in flight: its stores and
+/// categories wait for the [`Vouch`] (dropped unsettled, they are read from the database).
+pub fn vouched_later(reads: ReadSource) -> (Loaders, Vouch) {
+    let (vouch, vouched) = watch::channel(None);
+    let loaders = WaveLoader::new(DbLoader {
+        reads,
+        reference: Reference::Pending(vouched),
+    });
+    (loaders, Vouch(vouch))
 }
 
 /// Groups keys by what they share apart from a parent id: one query per group.
