@@ -138,6 +138,13 @@ pub fn forward<K: DeserializeOwned>(
     keyset(first, after, None, None)
 }
 
+/// The rows of `rows` (in read order) that the page shows: without the one more row read to
+/// know whether there is a next page (the children of that row are not worth loading).
+pub fn shown<'r, R, K>(rows: &'r [R], ks: &Keyset<K>) -> &'r [R] {
+    let limit = usize::try_from(ks.limit).unwrap_or(0);
+    &rows[..rows.len().min(limit)]
+}
+
 /// Turns the rows a model read for `ks` (one more than the page, in read direction) into a
 /// page: trims, restores the connection's order and computes `PageInfo`.
 pub fn page<R, K: Serialize, T: OutputType>(
@@ -188,6 +195,19 @@ mod tests {
 
     /// A product's sort key: its SKU and id.
     type SkuKey = (String, i64);
+
+    #[test]
+    fn the_row_read_to_know_whether_there_is_a_next_page_is_not_shown() {
+        let ks = forward::<SkuKey>(Some(2), None).unwrap();
+        assert_eq!(shown(&[1, 2, 3], &ks), &[1, 2]);
+        assert_eq!(shown(&[1], &ks), &[1]);
+        let back = keyset::<SkuKey>(None, None, Some(2), None).unwrap();
+        assert_eq!(
+            shown(&[3, 2, 1], &back),
+            &[3, 2],
+            "read direction, extra row last"
+        );
+    }
 
     #[test]
     fn a_cursor_decodes_to_the_key_it_was_encoded_from() {

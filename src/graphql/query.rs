@@ -112,7 +112,7 @@ impl Query {
         }
         let rows =
             with_read!(reads(ctx), c => product_model::page(c, &filter, order, asc, &ks).await)?;
-        let page: Vec<&product_model::Product> = rows.iter().collect();
+        let page: Vec<&product_model::Product> = pagination::shown(&rows, &ks).iter().collect();
         prefetch::products(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(ProductConnection {
             page: pagination::page(rows, &ks, |r| ProductCursor::of(r, order), Product),
@@ -220,7 +220,10 @@ impl Query {
         let ks = pagination::forward::<stock_model::LowStockCursor>(first, after)?;
         let rows =
             with_read!(reads(ctx), c => stock_model::low_stock_page(c, store_id, &ks).await)?;
-        let page: Vec<&stock_model::Stock> = rows.iter().map(|r| &r.stock).collect();
+        let page: Vec<&stock_model::Stock> = pagination::shown(&rows, &ks)
+            .iter()
+            .map(|r| &r.stock)
+            .collect();
         prefetch::stocks(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(StockConnection {
             page: pagination::page(

@@ -74,7 +74,8 @@ impl Category {
             .load_one(key.clone())
             .await?
             .unwrap_or_default();
-        let page: Vec<&model_product::Product> = rows.iter().collect();
+        let page: Vec<&model_product::Product> =
+            pagination::shown(&rows, &key.page).iter().collect();
         prefetch::products(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(ProductConnection {
             page: pagination::page(rows, &key.page, |r| r.sku.clone(), Product),

@@ -60,8 +60,9 @@ impl Store {
             .load_one(key.clone())
             .await?
             .unwrap_or_default();
-        prefetch::products_read_along(ctx, rows.iter().map(|r| &r.product));
-        let page: Vec<&crate::db::models::stock::Stock> = rows.iter().map(|r| &r.stock).collect();
+        let shown = pagination::shown(&rows, &key.page);
+        prefetch::products_read_along(ctx, shown.iter().map(|r| &r.product));
+        let page: Vec<&crate::db::models::stock::Stock> = shown.iter().map(|r| &r.stock).collect();
         prefetch::stocks(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(StockConnection {
             page: pagination::page(
