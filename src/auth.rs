@@ -204,6 +204,8 @@ pub struct Authenticated {
 pub struct RequestCredentials {
     credentials: Credentials,
     checked: tokio::sync::OnceCell<Authenticated>,
+    /// The token's hash, the key of [`RecentCallers`] (computed once per request).
+    key: std::sync::OnceLock<Option<Vec<u8>>>,
     /// A mutation of this request has run: the reference tables its token check read may be
     /// older than what that mutation wrote.
     wrote: AtomicBool,
@@ -215,6 +217,7 @@ impl RequestCredentials {
         Self {
             credentials,
             checked: tokio::sync::OnceCell::new(),
+            key: std::sync::OnceLock::new(),
             wrote: AtomicBool::new(false),
         }
     }
@@ -240,7 +243,7 @@ impl RequestCredentials {
                 if let Some(key) = self.key() {
                     match &checked {
                         Ok(found) => recent.remember(key, &found.viewer),
-                        Err(Refusal::Rejected(_)) => recent.forget(&key),
+                        Err(Refusal::Rejected(_)) => recent.forget(key),
                         Err(Refusal::Unchecked(_)) => {}
                     }
                 }
@@ -261,13 +264,17 @@ impl RequestCredentials {
         if self.checked.initialized() {
             return None;
         }
-        recent.get(&self.key()?)
+        recent.get(self.key()?)
     }
 
     /// The token's hash, the key of [`RecentCallers`].
-    fn key(&self) -> Option<Vec<u8>> {
-        let token = self.credentials.token().ok()??;
-        Some(crate::domain::token::hash(token))
+    fn key(&self) -> Option<&[u8]> {
+        self.key
+            .get_or_init(|| {
+                let token = self.credentials.token().ok()??;
+                Some(crate::domain::token::hash(token))
+            })
+            .as_deref()
     }
 
     /// Records that an operation of this request other than a query (a mutation) is about to
@@ -303,10 +310,10 @@ impl RecentCallers {
         self.lock().get(key).cloned()
     }
 
-    fn remember(&self, key: Vec<u8>, viewer: &Viewer) {
+    fn remember(&self, key: &[u8], viewer: &Viewer) {
         let mut recent = self.lock();
-        if recent.get(&key) != Some(viewer) {
-            recent.put(key, viewer.clone());
+        if recent.get(key) != Some(viewer) {
+            recent.put(key.to_vec(), viewer.clone());
         }
     }
 

@@ -367,7 +367,6 @@ impl Gate {
         source: &ReadSource,
     ) -> Speculation {
         let (loaders, vouch) = loaders::vouched_later(source.clone());
-        loaders.enable_all_cache(true);
         let request = request
             .data(guess.clone())
             .data(loaders)

@@ -153,9 +153,9 @@ pub fn page<R, K: Serialize, T: OutputType>(
     key: impl Fn(&R) -> K,
     node: impl Fn(R) -> T,
 ) -> Page<T> {
-    let limit = usize::try_from(ks.limit).unwrap_or(0);
-    let more = rows.len() > limit;
-    rows.truncate(limit);
+    let shown = shown(&rows, ks).len();
+    let more = rows.len() > shown;
+    rows.truncate(shown);
     if ks.backward {
         rows.reverse();
     }

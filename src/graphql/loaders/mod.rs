@@ -152,14 +152,16 @@ pub fn for_request(reads: ReadSource, reference: Option<Arc<Tables>>) -> Loaders
     })
 }
 
-/// [`for_request`] for a query whose token check is still in flight: its stores and
-/// categories wait for the [`Vouch`] (dropped unsettled, they are read from the database).
+/// [`for_request`] for a query whose token check is still in flight, with its cache on (a
+/// query's): its stores and categories wait for the [`Vouch`] (dropped unsettled, they are
+/// read from the database).
 pub fn vouched_later(reads: ReadSource) -> (Loaders, Vouch) {
     let (vouch, vouched) = watch::channel(None);
     let loaders = WaveLoader::new(DbLoader {
         reads,
         reference: Reference::Pending(vouched),
     });
+    loaders.enable_all_cache(true);
     (loaders, Vouch(vouch))
 }
 
