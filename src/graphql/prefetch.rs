@@ -8,22 +8,24 @@
 //! Only query documents cache loader values, so only they prefetch. A failed prefetch is
 //! ignored: the children then load (and report errors) on their own.
 
-use async_graphql::{Context, InputType, Lookahead};
+use async_graphql::{Context, InputType, Lookahead, Value};
 
 use crate::{
     db::models::{
         page::Keyset,
-        product, stock,
+        product, stock, store,
         transaction::{self, LedgerOwner, TransactionCursor},
     },
     domain::ledger,
     error::AppResult,
     graphql::{
         loaders,
-        loaders::{CategoryKey, LedgerPageKey, ProductKey, ProductStocksKey, StoreKey},
+        loaders::{
+            CategoryKey, LedgerPageKey, ProductKey, ProductStocksKey, StoreKey, StoreStocksKey,
+        },
         pagination, reads,
         render::View,
-        types::enums::TransactionType,
+        types::{enums::TransactionType, filters::StockFilter},
     },
     with_read,
 };
@@ -73,7 +75,48 @@ pub async fn product_by_sku(ctx: &Context<'_>, sku: &str) -> AppResult<Option<pr
     Ok(Some(found))
 }
 
-/// Whether there are rows and all are the product `id`'s.
+/// `store(code:)`: the store and, sent along with its lookup (in the round trip of a token
+/// check still in flight), the stock page its selection asks for, found by the same code
+/// inside its statement. The page is fed to the request's loaders only when its rows are that
+/// store's, as [`product_by_sku`] does; an empty page is dropped and loads on its own.
+pub async fn store_by_code(ctx: &Context<'_>, code: &str) -> AppResult<Option<store::Store>> {
+    let loaders = loaders(ctx);
+    let reads = reads(ctx);
+    let wanted = if loaders.caching() {
+        stock_page(&ctx.look_ahead())
+    } else {
+        None
+    };
+    let found = async {
+        let tables = loaders.loader().reference().await;
+        if let Some(kept) = tables.and_then(|t| t.store_by_code(code).cloned()) {
+            return Ok(Some(kept));
+        }
+        with_read!(reads, c => store::by_code(c, code).await)
+    };
+    let page = async {
+        let (filter, page) = wanted.as_ref()?;
+        with_read!(reads, c => stock::page_by_store_code(c, code, filter, page).await).ok()
+    };
+    // `found` first: when it waits for the check, the page's statement still goes out now.
+    let (found, rows) = futures::join!(found, page);
+    let Some(found) = found? else {
+        return Ok(None);
+    };
+    if let (Some((filter, page)), Some(rows)) = (wanted, rows)
+        && only_of(found.id, rows.iter().map(|r| r.stock.store_id))
+    {
+        let key = StoreStocksKey {
+            store_id: found.id,
+            filter,
+            page,
+        };
+        loaders.feed([(key, rows)]);
+    }
+    Ok(Some(found))
+}
+
+/// Whether there are rows and all are of the parent `id`.
 fn only_of(id: i32, mut products: impl Iterator<Item = i32>) -> bool {
     products.next().is_some_and(|first| first == id) && products.all(|p| p == id)
 }
@@ -83,16 +126,7 @@ fn only_of(id: i32, mut products: impl Iterator<Item = i32>) -> bool {
 fn ledger_page(
     look: &Lookahead<'_>,
 ) -> Option<(Option<ledger::TransactionType>, Keyset<TransactionCursor>)> {
-    let fields = look.field("transactions").selection_fields();
-    let [field] = fields.as_slice() else {
-        return None;
-    };
-    let args = field.arguments().ok()?;
-    let arg = |name: &str| {
-        args.iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, v)| v.clone())
-    };
+    let arg = only_arguments(look, "transactions")?;
     let first = <Option<i32>>::parse(arg("first")).ok()?;
     let after = <Option<String>>::parse(arg("after")).ok()?;
     let kind = <Option<TransactionType>>::parse(arg("type")).ok()?;
@@ -100,6 +134,35 @@ fn ledger_page(
         kind.map(Into::into),
         pagination::forward(first, after).ok()?,
     ))
+}
+
+/// The stock page a store's selection asks for (`stocks(first:, after:, last:, before:,
+/// filter:)`, parsed as the field parses its arguments), when it selects exactly one.
+fn stock_page(look: &Lookahead<'_>) -> Option<(stock::StockFilter, Keyset<String>)> {
+    let arg = only_arguments(look, "stocks")?;
+    let first = <Option<i32>>::parse(arg("first")).ok()?;
+    let after = <Option<String>>::parse(arg("after")).ok()?;
+    let last = <Option<i32>>::parse(arg("last")).ok()?;
+    let before = <Option<String>>::parse(arg("before")).ok()?;
+    let filter = <Option<StockFilter>>::parse(arg("filter")).ok()?;
+    Some((
+        StockFilter::parse(filter).ok()?,
+        pagination::keyset(first, after, last, before).ok()?,
+    ))
+}
+
+/// The arguments of `field` in `look`, by name, when it is selected exactly once.
+fn only_arguments(look: &Lookahead<'_>, field: &str) -> Option<impl Fn(&str) -> Option<Value>> {
+    let fields = look.field(field).selection_fields();
+    let [field] = fields.as_slice() else {
+        return None;
+    };
+    let args = field.arguments().ok()?;
+    Some(move |name: &str| {
+        args.iter()
+            .find(|(n, _)| n.as_str() == name)
+            .map(|(_, v)| v.clone())
+    })
 }
 
 /// The selections of a connection's nodes: `edges { node { … } }` and `nodes { … }`.

@@ -179,16 +179,7 @@ impl Query {
         }
         let code = code.unwrap_or_default();
         let code = non_empty(&code, "code")?;
-        let loaders = loaders(ctx);
-        if let Some(kept) = loaders
-            .loader()
-            .reference()
-            .await
-            .and_then(|t| t.store_by_code(code).cloned())
-        {
-            return Ok(Some(Store(kept)));
-        }
-        Ok(with_read!(reads(ctx), c => store_model::by_code(c, code).await)?.map(Store))
+        Ok(prefetch::store_by_code(ctx, code).await?.map(Store))
     }
 
     /// One product's stock row in one store; null when there is none.

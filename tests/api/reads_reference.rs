@@ -163,3 +163,55 @@ async fn without_its_version_row_every_request_still_authenticates_and_reads_the
         ("Gone", vec!["Gone".to_string()])
     );
 }
+
+#[tokio::test]
+async fn a_products_stock_rows_are_in_store_code_order_from_the_copy_and_from_the_database() {
+    let app = TestApp::spawn().await;
+    seed(&app, 4).await;
+    let token = app.admin_token().await;
+    let db = sql(&app.db_url).await;
+    // Codes in another order than ids: store 1 sorts last, a new store 9 first, and every
+    // product is stocked at store 9.
+    db.batch_execute(
+        "UPDATE stores SET code = 'Z1' WHERE id = 1;
+         INSERT INTO stores (id, code, name) VALUES (9, 'A9', 'Store Nine');
+         INSERT INTO stocks (product_id, store_id, quantity) SELECT id, 9, 1 FROM products",
+    )
+    .await
+    .unwrap();
+    let codes = |product: &serde_json::Value| -> Vec<String> {
+        product["stocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["store"]["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let page = "{ products(first: 10, orderBy: {field: SKU, direction: ASC}) { edges { node { \
+                id stocks { store { code } } } } } }";
+    // Twice: the first request brings the copy the second orders by.
+    for _ in 0..2 {
+        let data = ok(&app, &token, page, json!({})).await;
+        let edges = data["products"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 4, "{data}");
+        for edge in edges {
+            let node = &edge["node"];
+            let listed = codes(node);
+            let mut sorted = listed.clone();
+            sorted.sort();
+            assert_eq!(listed, sorted);
+            assert_eq!(listed.first().map(String::as_str), Some("A9"));
+            // A mutation reads without the copy, in the database's order: the same list.
+            let updated = app
+                .graphql_as(
+                    &token,
+                    "mutation($i: UpdateProductInput!) { updateProduct(input: $i) { \
+                     stocks { store { code } } } }",
+                    json!({ "i": { "id": node["id"] } }),
+                )
+                .await;
+            assert!(updated.get("errors").is_none(), "{updated}");
+            assert_eq!(codes(&updated["data"]["updateProduct"]), listed);
+        }
+    }
+}

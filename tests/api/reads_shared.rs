@@ -86,7 +86,10 @@ async fn a_hundred_concurrent_reads_through_50_ms_each_way_take_about_as_long_as
     for body in &bodies {
         assert_detail(body);
     }
-    let bound = round_trip.mul_f64(3.0 * round_trips);
+    // Queued behind the pool's 10 connections, 100 requests would take 10 × one; the bound is
+    // 3 × one, plus one round trip of slack for a busy machine (one request is a single round
+    // trip since session 11, so 3 × one alone left 100 ms for 100 requests' CPU).
+    let bound = round_trip.mul_f64(3.0 * round_trips + 1.0);
     println!(
         "product detail with {} ms each way, pool of 10: one request {:.0} ms ({round_trips} round trips), \
          100 concurrent {:.0} ms ({:.1} × one); bound {:.0} ms",
@@ -98,7 +101,7 @@ async fn a_hundred_concurrent_reads_through_50_ms_each_way_take_about_as_long_as
     );
     assert!(
         hundred <= bound,
-        "100 concurrent requests took {hundred:?}, over 3 × {round_trips} round trips ({bound:?})"
+        "100 concurrent requests took {hundred:?}, over 3 × {round_trips} + 1 round trips ({bound:?})"
     );
 }
 
@@ -117,7 +120,8 @@ async fn fewest_round_trips<F: std::future::Future<Output = ()>>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_product_detail_costs_one_round_trip_with_its_token_check_and_a_movement_waits_for_two() {
+async fn a_product_detail_or_a_store_view_costs_one_round_trip_with_its_token_check_and_a_movement_waits_for_two()
+ {
     let (app, proxy, token) = delayed_app("stockroom-round-trips", 10).await;
     // Warm up: every statement prepared on every shared connection, the token's use recorded.
     for _ in 0..3 {
@@ -137,6 +141,18 @@ async fn a_product_detail_costs_one_round_trip_with_its_token_check_and_a_moveme
         detail_trips, 1,
         "sequential round trips of one product detail"
     );
+    // A store's stock page (the benchmark's W2): the token check, and the page found by the
+    // store's code inside its statement, sent together; the store and the products'
+    // categories come from the copy of the reference tables.
+    let store_view = "{ store(code: \"AMS\") { stocks(first: 20) { edges { node { quantity \
+                      product { sku name category { name } } } } } } }";
+    let store_trips = fewest_round_trips(&proxy, || async {
+        let body = app.graphql_as(&token, store_view, json!({})).await;
+        let edges = body["data"]["store"]["stocks"]["edges"].as_array();
+        assert!(edges.is_some_and(|e| !e.is_empty()), "{body}");
+    })
+    .await;
+    assert_eq!(store_trips, 1, "sequential round trips of one store view");
 
     let ids = app
         .graphql_as(

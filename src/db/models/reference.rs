@@ -91,6 +91,22 @@ impl Tables {
         })
     }
 
+    /// Tables of stores with these ids and codes only (for tests).
+    #[cfg(test)]
+    pub fn of_stores(stores: &[(i32, &str)]) -> Self {
+        let stores = stores.iter().map(|(id, code)| {
+            format!(
+                r#"{{"id": {id}, "code": "{code}", "name": "{code}",
+                "created_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z"}}"#
+            )
+        });
+        let json = format!(
+            r#"{{"stores": [{}], "categories": []}}"#,
+            stores.collect::<Vec<_>>().join(",")
+        );
+        Self::parse(&json).expect("tables")
+    }
+
     /// The store with this id.
     pub fn store(&self, id: i32) -> Option<&Store> {
         self.stores.get(&id)

@@ -12,6 +12,7 @@ use crate::{
                 Bind, CountRow, KeyTotal, Keyset, SqlBuilder, dir, keyset_range, sku_page_tail,
             },
             product,
+            reference::Tables,
         },
         schema::stocks,
     },
@@ -100,14 +101,57 @@ pub struct SkuStock {
 /// One keyset page (product-SKU order) of stock rows per store with their products, in one
 /// query; rows come in each page's read direction.
 pub async fn pages_by_store(
-    mut conn: &AsyncPgConnection,
+    conn: &AsyncPgConnection,
     store_ids: &[i32],
     filter: &StockFilter,
     ks: &Keyset<String>,
 ) -> AppResult<Vec<SkuStock>> {
-    let mut sql = SqlBuilder::new("SELECT x.* FROM unnest(");
-    sql.bind(Bind::Ints(store_ids.to_vec())).push(&format!(
-        "::int[]) AS k(store_id) CROSS JOIN LATERAL (SELECT {STOCK_COLUMNS}, {} \
+    store_pages(
+        conn,
+        |sql| {
+            sql.push("unnest(")
+                .bind(Bind::Ints(store_ids.to_vec()))
+                .push("::int[]) AS k(store_id)");
+        },
+        filter,
+        ks,
+    )
+    .await
+}
+
+/// [`pages_by_store`] for the store with this code, found inside the statement, so that it
+/// can be sent along with the store's own lookup.
+pub async fn page_by_store_code(
+    conn: &AsyncPgConnection,
+    code: &str,
+    filter: &StockFilter,
+    ks: &Keyset<String>,
+) -> AppResult<Vec<SkuStock>> {
+    store_pages(
+        conn,
+        |sql| {
+            sql.push("(SELECT id AS store_id FROM stores WHERE code = ")
+                .bind(Bind::Text(code.to_string()))
+                .push(") AS k");
+        },
+        filter,
+        ks,
+    )
+    .await
+}
+
+/// A page of stock rows for each store of `stores` (it completes `FROM …` with a relation
+/// `k(store_id)`).
+async fn store_pages(
+    mut conn: &AsyncPgConnection,
+    stores: impl FnOnce(&mut SqlBuilder),
+    filter: &StockFilter,
+    ks: &Keyset<String>,
+) -> AppResult<Vec<SkuStock>> {
+    let mut sql = SqlBuilder::new("SELECT x.* FROM ");
+    stores(&mut sql);
+    sql.push(&format!(
+        " CROSS JOIN LATERAL (SELECT {STOCK_COLUMNS}, {} \
          FROM stocks st JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id",
         product::JOINED_COLUMNS
     ));
@@ -210,6 +254,35 @@ pub async fn by_pairs(mut conn: &AsyncPgConnection, pairs: &[(i32, i32)]) -> App
              JOIN stocks st ON st.product_id = k.product_id AND st.store_id = k.store_id",
         );
     Ok(sql.build().load(&mut conn).await?)
+}
+
+/// The stock rows of these products, in no particular order: no join and no sort, for a
+/// caller that puts them in [`by_products`]' order itself ([`order_by_store_code`]). The
+/// join with `stores` and the sort were most of a product page's database time (0.45 of
+/// 1.1 ms for 50 products, 500 rows).
+pub async fn of_products(
+    mut conn: &AsyncPgConnection,
+    product_ids: &[i32],
+) -> AppResult<Vec<Stock>> {
+    let mut sql = SqlBuilder::new(&format!(
+        "SELECT {STOCK_COLUMNS} FROM stocks st WHERE st.product_id = ANY("
+    ));
+    sql.bind(Bind::Ints(product_ids.to_vec())).push(")");
+    Ok(sql.build().load(&mut conn).await?)
+}
+
+/// Puts `rows` in [`by_products`]' order (by product, then store code, then store id) with
+/// the store codes of `tables`; `false`, leaving them as they were, when a row's store is
+/// not in `tables` (created after the tables' version).
+pub fn order_by_store_code(rows: &mut [Stock], tables: &Tables) -> bool {
+    if !rows.iter().all(|r| tables.store(r.store_id).is_some()) {
+        return false;
+    }
+    rows.sort_by_cached_key(|r| {
+        let code = tables.store(r.store_id).map_or("", |s| s.code.as_str());
+        (r.product_id, code, r.store_id)
+    });
+    true
 }
 
 /// The stock rows of these products, each product's in store-code order.
@@ -334,4 +407,38 @@ pub async fn set_reorder_point(
         .returning(Stock::as_returning())
         .get_result(conn)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(product_id: i32, store_id: i32) -> Stock {
+        Stock {
+            product_id,
+            store_id,
+            quantity: 0,
+            reorder_point: 0,
+            updated_at: DateTime::default(),
+        }
+    }
+
+    #[test]
+    fn rows_are_ordered_by_product_then_store_code_and_left_alone_for_an_unknown_store() {
+        let tables = Tables::of_stores(&[(1, "Z1"), (2, "S2"), (9, "A9")]);
+        let mut rows = vec![
+            row(2, 1),
+            row(1, 2),
+            row(2, 9),
+            row(1, 1),
+            row(1, 9),
+            row(2, 2),
+        ];
+        assert!(order_by_store_code(&mut rows, &tables));
+        let order: Vec<_> = rows.iter().map(|r| (r.product_id, r.store_id)).collect();
+        assert_eq!(order, [(1, 9), (1, 2), (1, 1), (2, 9), (2, 2), (2, 1)]);
+        let mut rows = vec![row(2, 1), row(1, 3)];
+        assert!(!order_by_store_code(&mut rows, &tables));
+        assert_eq!(rows[0].product_id, 2);
+    }
 }

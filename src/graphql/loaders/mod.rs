@@ -135,6 +135,12 @@ impl DbLoader {
                 .and_then(|tables| tables.clone().flatten()),
         }
     }
+
+    /// Whether [`Self::reference`] may be `Some` (it is not for a mutation or a subscription,
+    /// or without the process's copy), answered without waiting for a check.
+    fn may_have_reference(&self) -> bool {
+        !matches!(self.reference, Reference::Known(None))
+    }
 }
 
 /// The per-request loader, as resolvers find it in the context.

@@ -33,7 +33,7 @@ impl Loader<ProductStocksKey> for DbLoader {
         keys: &[ProductStocksKey],
     ) -> Result<HashMap<ProductStocksKey, Self::Value>, Self::Error> {
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
-        let rows = with_read!(&self.reads, c => stock::by_products(c, &ids).await)?;
+        let rows = self.stocks_of_products(&ids).await?;
         let mut lists = by_parent(rows, |r| r.product_id);
         // A product without stock rows has an empty list (cached as such, so that a page
         // rendered from the cache knows it was loaded).
@@ -41,6 +41,23 @@ impl Loader<ProductStocksKey> for DbLoader {
             .into_iter()
             .map(|id| (ProductStocksKey(id), lists.remove(&id).unwrap_or_default()))
             .collect())
+    }
+}
+
+impl DbLoader {
+    /// The stock rows of these products in store-code order: read without their stores and
+    /// ordered by the codes of the reference tables when the request may have them (a query
+    /// document), else, or when a row's store is newer than the tables, read in order.
+    async fn stocks_of_products(&self, ids: &[i32]) -> async_graphql::Result<Vec<stock::Stock>> {
+        if self.may_have_reference() {
+            let mut rows = with_read!(&self.reads, c => stock::of_products(c, ids).await)?;
+            if let Some(tables) = self.reference().await
+                && stock::order_by_store_code(&mut rows, &tables)
+            {
+                return Ok(rows);
+            }
+        }
+        Ok(with_read!(&self.reads, c => stock::by_products(c, ids).await)?)
     }
 }
 
