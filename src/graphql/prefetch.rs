@@ -75,11 +75,24 @@ pub async fn product_by_sku(ctx: &Context<'_>, sku: &str) -> AppResult<Option<pr
     Ok(Some(found))
 }
 
-/// `store(code:)`: the store and, sent along with its lookup (in the round trip of a token
-/// check still in flight), the stock page its selection asks for, found by the same code
-/// inside its statement. The page is fed to the request's loaders only when its rows are that
-/// store's, as [`product_by_sku`] does; an empty page is dropped and loads on its own.
-pub async fn store_by_code(ctx: &Context<'_>, code: &str) -> AppResult<Option<store::Store>> {
+/// How `store(id:, code:)` names its store.
+#[derive(Debug, Clone, Copy)]
+pub enum StoreRef<'a> {
+    /// By id.
+    Id(i32),
+    /// By code.
+    Code(&'a str),
+}
+
+/// `store(id:)` or `store(code:)`: the store and, sent along with its lookup (in the round
+/// trip of a token check still in flight), the stock page its selection asks for, found by
+/// the same id or code inside its statement. The page is fed to the request's loaders only
+/// when its rows are that store's, as [`product_by_sku`] does; an empty page is dropped and
+/// loads on its own.
+pub async fn store_with_page(
+    ctx: &Context<'_>,
+    which: StoreRef<'_>,
+) -> async_graphql::Result<Option<store::Store>> {
     let loaders = loaders(ctx);
     let reads = reads(ctx);
     let wanted = if loaders.caching() {
@@ -88,15 +101,27 @@ pub async fn store_by_code(ctx: &Context<'_>, code: &str) -> AppResult<Option<st
         None
     };
     let found = async {
+        let code = match which {
+            StoreRef::Id(id) => return loaders.load_one(StoreKey(id)).await,
+            StoreRef::Code(code) => code,
+        };
         let tables = loaders.loader().reference().await;
         if let Some(kept) = tables.and_then(|t| t.store_by_code(code).cloned()) {
             return Ok(Some(kept));
         }
-        with_read!(reads, c => store::by_code(c, code).await)
+        Ok(with_read!(reads, c => store::by_code(c, code).await)?)
     };
     let page = async {
         let (filter, page) = wanted.as_ref()?;
-        with_read!(reads, c => stock::page_by_store_code(c, code, filter, page).await).ok()
+        let rows = match which {
+            StoreRef::Id(id) => {
+                with_read!(reads, c => stock::pages_by_store(c, &[id], filter, page).await)
+            }
+            StoreRef::Code(code) => {
+                with_read!(reads, c => stock::page_by_store_code(c, code, filter, page).await)
+            }
+        };
+        rows.ok()
     };
     // `found` first: when it waits for the check, the page's statement still goes out now.
     let (found, rows) = futures::join!(found, page);

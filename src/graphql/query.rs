@@ -14,8 +14,10 @@ use crate::{
     graphql::{
         ids::{self, NodeId},
         loaders,
-        loaders::{CategoryKey, ProductKey, StockKey, StoreKey},
-        pagination, prefetch, reads,
+        loaders::{CategoryKey, ProductKey, StockKey},
+        pagination, prefetch,
+        prefetch::StoreRef,
+        reads,
         types::{
             category::Category,
             filters::{ProductFilter, ProductOrder, TransactionFilter},
@@ -173,13 +175,12 @@ impl Query {
         code: Option<String>,
     ) -> Result<Option<Store>> {
         exactly_one(&id, &code, ("id", "code"))?;
-        if let Some(id) = id {
-            let id = ids::store_id(&id, "id")?;
-            return Ok(loaders(ctx).load_one(StoreKey(id)).await?.map(Store));
-        }
         let code = code.unwrap_or_default();
-        let code = non_empty(&code, "code")?;
-        Ok(prefetch::store_by_code(ctx, code).await?.map(Store))
+        let which = match id {
+            Some(id) => StoreRef::Id(ids::store_id(&id, "id")?),
+            None => StoreRef::Code(non_empty(&code, "code")?),
+        };
+        Ok(prefetch::store_with_page(ctx, which).await?.map(Store))
     }
 
     /// One product's stock row in one store; null when there is none.
