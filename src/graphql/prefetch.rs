@@ -8,8 +8,6 @@
 //! Only query documents cache loader values, so only they prefetch. A failed prefetch is
 //! ignored: the children then load (and report errors) on their own.
 
-use std::collections::{HashMap, HashSet};
-
 use async_graphql::{Context, InputType, Lookahead, Value};
 
 use crate::{
@@ -75,79 +73,6 @@ pub async fn product_by_sku(ctx: &Context<'_>, sku: &str) -> AppResult<Option<pr
         loaders.feed([(key, rows)]);
     }
     Ok(Some(found))
-}
-
-/// `products(...)`: the page and, sent along with it (in one round trip, with a token check
-/// still in flight), its products' stock rows when its selection asks for them, read with
-/// the page found again inside their statement ([`product::page_stocks`]). They are fed to
-/// the request's loaders only when that statement found the page's products (no writer moved
-/// one into or out of the range between the two statements) and the copy of the stores can
-/// put them in store-code order; otherwise the page's prefetch loads them as before.
-pub async fn product_page(
-    ctx: &Context<'_>,
-    filter: &product::ProductFilter,
-    order: product::ProductOrder,
-    asc: bool,
-    ks: &Keyset<product::ProductCursor>,
-) -> AppResult<Vec<product::Product>> {
-    let loaders = loaders(ctx);
-    let reads = reads(ctx);
-    let wanted = loaders.caching()
-        && loaders.loader().may_have_reference()
-        && under(&connection_nodes(ctx), "stocks").is_some();
-    let page = async { with_read!(reads, c => product::page(c, filter, order, asc, ks).await) };
-    let stocks = async {
-        if !wanted {
-            return None;
-        }
-        with_read!(reads, c => product::page_stocks(c, filter, order, asc, ks).await).ok()
-    };
-    let (rows, stocks) = futures::join!(page, stocks);
-    let rows = rows?;
-    if let Some(stocks) = stocks {
-        feed_page_stocks(ctx, &rows, stocks).await;
-    }
-    Ok(rows)
-}
-
-/// Feeds the stock rows [`product::page_stocks`] read to the loaders, in store-code order,
-/// when they are of exactly the products of `page` (see [`product_page`]).
-async fn feed_page_stocks(
-    ctx: &Context<'_>,
-    page: &[product::Product],
-    stocks: Vec<product::PageStock>,
-) {
-    let found: HashSet<i32> = stocks.iter().map(|s| s.page_id).collect();
-    if found.len() != page.len() || !page.iter().all(|p| found.contains(&p.id)) {
-        return;
-    }
-    let loaders = loaders(ctx);
-    let Some(tables) = loaders.loader().reference().await else {
-        return;
-    };
-    let mut rows: Vec<stock::Stock> = stocks
-        .into_iter()
-        .filter_map(product::PageStock::stock)
-        .collect();
-    if !stock::order_by_store_code(&mut rows, &tables) {
-        return;
-    }
-    let mut lists: HashMap<i32, Vec<stock::Stock>> = HashMap::new();
-    for row in rows {
-        lists.entry(row.product_id).or_default().push(row);
-    }
-    let Some(view) = loaders.cached() else {
-        return;
-    };
-    // A list already cached keeps its value, so that a request shows one version of each row.
-    let fresh: Vec<(ProductStocksKey, Vec<stock::Stock>)> = page
-        .iter()
-        .map(|p| ProductStocksKey(p.id))
-        .filter(|k| view.get(k).is_none())
-        .map(|k| (k, lists.remove(&k.0).unwrap_or_default()))
-        .collect();
-    drop(view); // the cache's lock, taken again to feed it
-    loaders.feed(fresh);
 }
 
 /// How `store(id:, code:)` names its store.

@@ -112,7 +112,8 @@ impl Query {
                 .into());
             }
         }
-        let rows = prefetch::product_page(ctx, &filter, order, asc, &ks).await?;
+        let rows =
+            with_read!(reads(ctx), c => product_model::page(c, &filter, order, asc, &ks).await)?;
         let page: Vec<&product_model::Product> = pagination::shown(&rows, &ks).iter().collect();
         prefetch::products(ctx, &prefetch::connection_nodes(ctx), &page).await;
         Ok(ProductConnection {

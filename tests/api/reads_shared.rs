@@ -120,7 +120,7 @@ async fn fewest_round_trips<F: std::future::Future<Output = ()>>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_product_page_a_product_detail_or_a_store_view_costs_one_round_trip_with_its_token_check_and_a_movement_waits_for_two()
+async fn a_product_detail_or_a_store_view_costs_one_round_trip_with_its_token_check_and_a_movement_waits_for_two()
  {
     let (app, proxy, token) = delayed_app("stockroom-round-trips", 10).await;
     // Warm up: every statement prepared on every shared connection, the token's use recorded.
@@ -144,18 +144,6 @@ async fn a_product_page_a_product_detail_or_a_store_view_costs_one_round_trip_wi
     // A store's stock page (the benchmark's W2): the token check, and the page found by the
     // store's code inside its statement, sent together; the store and the products'
     // categories come from the copy of the reference tables.
-    // A page of products with their stock rows (the benchmark's W1): the token check, the
-    // page, and the stock rows read with the page found again inside their statement, sent
-    // together; the stores and categories come from the copy.
-    let product_page = "{ products(first: 10, orderBy: {field: SKU, direction: ASC}) { edges { \
-                        node { sku name category { name } stocks { quantity store { name } } } } } }";
-    let page_trips = fewest_round_trips(&proxy, || async {
-        let body = app.graphql_as(&token, product_page, json!({})).await;
-        let edges = body["data"]["products"]["edges"].as_array();
-        assert!(edges.is_some_and(|e| e.len() == 10), "{body}");
-    })
-    .await;
-    assert_eq!(page_trips, 1, "sequential round trips of one product page");
     let amsterdam = app
         .graphql_as(&token, "{ store(code: \"AMS\") { id } }", json!({}))
         .await;

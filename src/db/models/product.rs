@@ -244,80 +244,16 @@ pub async fn page(
     asc: bool,
     ks: &Keyset<ProductCursor>,
 ) -> AppResult<Vec<Product>> {
-    let mut sql = SqlBuilder::new(&format!("SELECT {PRODUCT_COLUMNS}"));
-    page_tail(&mut sql, filter, order, asc, ks);
-    Ok(sql.build().load(&mut conn).await?)
-}
-
-/// The stock rows of the products of [`page`], with the page found again inside the
-/// statement, so that it can be sent along with the page's own: each row names the page's
-/// product it was read for, and a product without stock rows has one row without a stock
-/// row, so the caller can tell which products the statement found (another writer may have
-/// moved one into or out of the range in between).
-pub async fn page_stocks(
-    mut conn: &AsyncPgConnection,
-    filter: &ProductFilter,
-    order: ProductOrder,
-    asc: bool,
-    ks: &Keyset<ProductCursor>,
-) -> AppResult<Vec<PageStock>> {
-    let mut sql = SqlBuilder::new(
-        "SELECT k.id AS page_id, st.product_id, st.store_id, st.quantity, st.reorder_point, \
-         st.updated_at FROM (SELECT p.id",
-    );
-    page_tail(&mut sql, filter, order, asc, ks);
-    sql.push(") k LEFT JOIN stocks st ON st.product_id = k.id");
-    Ok(sql.build().load(&mut conn).await?)
-}
-
-/// A stock row of a product page's product, or none (see [`page_stocks`]).
-#[derive(Debug, QueryableByName)]
-pub struct PageStock {
-    /// The page's product the row was read for.
-    #[diesel(sql_type = diesel::sql_types::Integer)]
-    pub page_id: i32,
-    /// The row's columns, all `None` for a product without stock rows.
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
-    product_id: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
-    store_id: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
-    quantity: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
-    reorder_point: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
-    updated_at: Option<DateTime<Utc>>,
-}
-
-impl PageStock {
-    /// The stock row, if the product has one here.
-    pub fn stock(self) -> Option<crate::db::models::stock::Stock> {
-        Some(crate::db::models::stock::Stock {
-            product_id: self.product_id?,
-            store_id: self.store_id?,
-            quantity: self.quantity?,
-            reorder_point: self.reorder_point?,
-            updated_at: self.updated_at?,
-        })
-    }
-}
-
-/// `FROM products p WHERE … ORDER BY … LIMIT …` of [`page`].
-fn page_tail(
-    sql: &mut SqlBuilder,
-    filter: &ProductFilter,
-    order: ProductOrder,
-    asc: bool,
-    ks: &Keyset<ProductCursor>,
-) {
-    sql.push(" FROM products p WHERE TRUE");
-    filter_sql(sql, filter);
+    let mut sql = SqlBuilder::new(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p WHERE TRUE"
+    ));
+    filter_sql(&mut sql, filter);
     let key_sql = match order {
         ProductOrder::Sku => "p.sku",
         ProductOrder::Name => "(p.name, p.id)",
         ProductOrder::CreatedAt => "(p.created_at, p.id)",
     };
-    keyset_range(sql, ks, key_sql, asc, |sql, key| match key {
+    keyset_range(&mut sql, ks, key_sql, asc, |sql, key| match key {
         ProductCursor::Sku(sku) => {
             sql.bind(Bind::Text(sku.clone()));
         }
@@ -345,6 +281,7 @@ fn page_tail(
     sql.push(&order_sql)
         .push(" LIMIT ")
         .bind(Bind::BigInt(ks.fetch()));
+    Ok(sql.build().load(&mut conn).await?)
 }
 
 /// How many products match `filter`.

@@ -138,7 +138,7 @@ impl DbLoader {
 
     /// Whether [`Self::reference`] may be `Some` (it is not for a mutation or a subscription,
     /// or without the process's copy), answered without waiting for a check.
-    pub fn may_have_reference(&self) -> bool {
+    fn may_have_reference(&self) -> bool {
         !matches!(self.reference, Reference::Known(None))
     }
 }
