@@ -61,10 +61,24 @@ async fn run(
     if let Some(cwd) = cwd {
         cmd.current_dir(cwd);
     }
-    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
-        .await
-        .expect("the command ends")
-        .unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(90), async {
+        // A copy just written may still be open for writing in a child that another test's
+        // thread forked and has not yet exec'd: exec fails with ETXTBSY until that child
+        // execs (CI saw "Text file busy" once). Try again for up to a second.
+        let mut tries = 0;
+        loop {
+            match cmd.output().await {
+                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => break other,
+            }
+        }
+    })
+    .await
+    .expect("the command ends")
+    .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
