@@ -39,6 +39,9 @@ enum Doc {
     W3,
     /// `recordOutbound` of 1 on a random pair of `--pairs`.
     M1,
+    /// `{ __typename }`: no field reads the database (only the token check does): the floor
+    /// of one request's latency and CPU.
+    W0,
 }
 
 /// Command line.
@@ -172,6 +175,7 @@ async fn main() {
         Doc::W1 => json!({"query": W1}),
         Doc::W2 => json!({"query": W2, "variables": {"code": args.code}}),
         Doc::W3 => json!({"query": W3, "variables": {"sku": args.sku}}),
+        Doc::W0 => json!({"query": "query W0 { __typename }"}),
         Doc::M1 => json!(null),
     })
     .unwrap()

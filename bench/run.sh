@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The request-path benchmark of issue 10: the documents W1, W2, W3 (reads) and M1 (one
-# outbound movement) on `gen.py --scale 1` imported into a private PostgreSQL with fsync on;
+# outbound movement), and W0 (`{ __typename }`, the floor of any request) on `gen.py --scale 1` imported into a private PostgreSQL with fsync on;
 # CPU per request of stockroom and of PostgreSQL, rates, latencies, statements and round trips
 # per request, one-client latency against pgbench running the same statements, memory; for the
 # build of this working tree and, when BASELINE_BIN names another stockroom binary, for that
@@ -142,7 +142,7 @@ measure() { # SIDE DOC CLIENTS
 }
 
 echo "== load runs, ${SECS}s each (after a 1 s warm-up), builds interleaved"
-for run in "W1 64" "W1 8" "W1 1" "W2 8" "W2 64" "W2 1" "W3 8" "W3 64" "W3 1" "M1 8" "M1 16" "M1 64"; do
+for run in "W1 64" "W1 8" "W1 1" "W2 8" "W2 64" "W2 1" "W3 8" "W3 64" "W3 1" "W0 1" "M1 8" "M1 16" "M1 64"; do
   read -r doc n <<<"$run"
   echo "-- $doc, $n client(s)"
   for side in "${SIDES[@]}"; do measure "$side" "$doc" "$n"; done
@@ -154,7 +154,7 @@ for side in "${SIDES[@]}"; do
   offset=$(stat -c %s "$log")
   psql_ "$side" -c "ALTER SYSTEM SET log_statement = 'all'" -c "SELECT pg_reload_conf()" >/dev/null
   sleep 1 # every backend takes the new setting before its next command
-  for doc in W1 W2 W3 M1; do
+  for doc in W0 W1 W2 W3 M1; do
     psql_ "$side" -c "SELECT 'bench-capture $doc'" >/dev/null
     load "$side" "$doc" --connections 1 --requests 1 >/dev/null
   done
@@ -164,7 +164,7 @@ for side in "${SIDES[@]}"; do
 done
 
 echo "== one client: pgbench -M prepared running the captured statements in sequence, ${PGB_SECS}s"
-for doc in W1 W2 W3; do
+for doc in W0 W1 W2 W3; do
   for side in "${SIDES[@]}"; do
     if out=$("$PGBIN/pgbench" -n -M prepared -h "${DIR[$side]}/run" -p 5432 -U postgres -c 1 \
       -T "$PGB_SECS" -f "$TMP/$side-$doc.sql" stockroom 2>&1); then

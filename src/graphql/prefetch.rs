@@ -84,6 +84,16 @@ pub enum StoreRef<'a> {
     Code(&'a str),
 }
 
+impl StoreRef<'_> {
+    /// The store's stock pages as the model names them.
+    fn stores(&self) -> stock::Stores<'_> {
+        match self {
+            Self::Id(id) => stock::Stores::Ids(std::slice::from_ref(id)),
+            Self::Code(code) => stock::Stores::Code(code),
+        }
+    }
+}
+
 /// `store(id:)` or `store(code:)`: the store and, sent along with its lookup (in the round
 /// trip of a token check still in flight), the stock page its selection asks for, found by
 /// the same id or code inside its statement. The page is fed to the request's loaders only
@@ -113,14 +123,8 @@ pub async fn store_with_page(
     };
     let page = async {
         let (filter, page) = wanted.as_ref()?;
-        let rows = match which {
-            StoreRef::Id(id) => {
-                with_read!(reads, c => stock::pages_by_store(c, &[id], filter, page).await)
-            }
-            StoreRef::Code(code) => {
-                with_read!(reads, c => stock::page_by_store_code(c, code, filter, page).await)
-            }
-        };
+        let rows =
+            with_read!(reads, c => stock::pages_by_store(c, which.stores(), filter, page).await);
         rows.ok()
     };
     // `found` first: when it waits for the check, the page's statement still goes out now.

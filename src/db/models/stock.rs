@@ -98,58 +98,35 @@ pub struct SkuStock {
     pub product: product::Joined,
 }
 
+/// Which stores [`pages_by_store`] reads pages of.
+#[derive(Debug, Clone, Copy)]
+pub enum Stores<'a> {
+    /// These stores (a loader wave's).
+    Ids(&'a [i32]),
+    /// The store with this code, found inside the statement, so that its page can be sent
+    /// along with the store's own lookup.
+    Code(&'a str),
+}
+
 /// One keyset page (product-SKU order) of stock rows per store with their products, in one
 /// query; rows come in each page's read direction.
 pub async fn pages_by_store(
-    conn: &AsyncPgConnection,
-    store_ids: &[i32],
-    filter: &StockFilter,
-    ks: &Keyset<String>,
-) -> AppResult<Vec<SkuStock>> {
-    store_pages(
-        conn,
-        |sql| {
-            sql.push("unnest(")
-                .bind(Bind::Ints(store_ids.to_vec()))
-                .push("::int[]) AS k(store_id)");
-        },
-        filter,
-        ks,
-    )
-    .await
-}
-
-/// [`pages_by_store`] for the store with this code, found inside the statement, so that it
-/// can be sent along with the store's own lookup.
-pub async fn page_by_store_code(
-    conn: &AsyncPgConnection,
-    code: &str,
-    filter: &StockFilter,
-    ks: &Keyset<String>,
-) -> AppResult<Vec<SkuStock>> {
-    store_pages(
-        conn,
-        |sql| {
-            sql.push("(SELECT id AS store_id FROM stores WHERE code = ")
-                .bind(Bind::Text(code.to_string()))
-                .push(") AS k");
-        },
-        filter,
-        ks,
-    )
-    .await
-}
-
-/// A page of stock rows for each store of `stores` (it completes `FROM …` with a relation
-/// `k(store_id)`).
-async fn store_pages(
     mut conn: &AsyncPgConnection,
-    stores: impl FnOnce(&mut SqlBuilder),
+    stores: Stores<'_>,
     filter: &StockFilter,
     ks: &Keyset<String>,
 ) -> AppResult<Vec<SkuStock>> {
     let mut sql = SqlBuilder::new("SELECT x.* FROM ");
-    stores(&mut sql);
+    match stores {
+        Stores::Ids(ids) => sql
+            .push("unnest(")
+            .bind(Bind::Ints(ids.to_vec()))
+            .push("::int[]) AS k(store_id)"),
+        Stores::Code(code) => sql
+            .push("(SELECT id AS store_id FROM stores WHERE code = ")
+            .bind(Bind::Text(code.to_string()))
+            .push(") AS k"),
+    };
     sql.push(&format!(
         " CROSS JOIN LATERAL (SELECT {STOCK_COLUMNS}, {} \
          FROM stocks st JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id",

@@ -48,7 +48,7 @@ impl Loader<StoreStocksKey> for DbLoader {
             for ((filter, page), ids) in
                 groups(keys, |k| ((k.filter.clone(), k.page.clone()), k.store_id))
             {
-                let rows = stock::pages_by_store(conn, &ids, &filter, &page).await?;
+                let rows = stock::pages_by_store(conn, stock::Stores::Ids(&ids), &filter, &page).await?;
                 for (store_id, rows) in by_parent(rows, |r| r.stock.store_id) {
                     let key = StoreStocksKey {
                         store_id,
