@@ -141,10 +141,11 @@ impl Query {
 
     /// Root categories (no parent), by name.
     async fn categories(&self, ctx: &Context<'_>) -> Result<Vec<Category>> {
-        Ok(with_read!(reads(ctx), c => category_model::roots(c).await)?
-            .into_iter()
-            .map(Category)
-            .collect())
+        let rows = match loaders(ctx).loader().reference().await {
+            Some(tables) => tables.children(None),
+            None => with_read!(reads(ctx), c => category_model::roots(c).await)?,
+        };
+        Ok(rows.into_iter().map(Category).collect())
     }
 
     /// A category by ID.
@@ -161,7 +162,13 @@ impl Query {
         after: Option<String>,
     ) -> Result<StoreConnection> {
         let ks = pagination::forward::<String>(first, after)?;
-        let rows = with_read!(reads(ctx), c => store_model::page_by_code(c, ks.after.as_deref(), ks.fetch()).await)?;
+        let after = ks.after.as_deref();
+        let rows = match loaders(ctx).loader().reference().await {
+            Some(tables) => tables.stores_page(after, ks.fetch()),
+            None => {
+                with_read!(reads(ctx), c => store_model::page_by_code(c, after, ks.fetch()).await)?
+            }
+        };
         Ok(StoreConnection {
             page: pagination::page(rows, &ks, |r| r.code.clone(), Store),
         })

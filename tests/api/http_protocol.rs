@@ -324,7 +324,7 @@ async fn every_route_carries_a_request_id_and_an_internal_error_names_the_header
     // A failure the server did not foresee: the SQL meets a renamed column.
     helpers::sql(&app.db_url)
         .await
-        .batch_execute("ALTER TABLE stores RENAME COLUMN name TO name_gone")
+        .batch_execute("ALTER TABLE products RENAME COLUMN name TO name_gone")
         .await
         .unwrap();
     for sent in [Some("trace-me-7"), None] {
@@ -332,7 +332,7 @@ async fn every_route_carries_a_request_id_and_an_internal_error_names_the_header
             .client
             .post(format!("{}/graphql", app.base))
             .bearer_auth(&token)
-            .json(&json!({"query": "{ stores(first: 1) { nodes { name } } }"}));
+            .json(&json!({"query": "{ products(first: 1) { nodes { name } } }"}));
         if let Some(id) = sent {
             req = req.header("x-request-id", id);
         }

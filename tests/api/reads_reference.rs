@@ -215,3 +215,103 @@ async fn a_products_stock_rows_are_in_store_code_order_from_the_copy_and_from_th
         }
     }
 }
+
+/// Every store, two at a time by cursor, and the category tree two levels down.
+const LISTS: &str = "query($after: String) { stores(first: 2, after: $after) { edges { node { \
+                     code } } pageInfo { hasNextPage endCursor } } categories { id name \
+                     children { id name children { id name } } } }";
+
+/// The store codes of a walk through `stores` with [`LISTS`], the category tree of its first
+/// page, and the fewest statements each page cost in three walks.
+async fn walk_lists(
+    app: &TestApp,
+    counter: &crate::helpers::QueryCounter,
+    token: &str,
+) -> (Vec<String>, serde_json::Value, Vec<usize>) {
+    let mut fewest: Vec<usize> = Vec::new();
+    let mut walked = None;
+    for _ in 0..3 {
+        let (mut codes, mut tree, mut costs, mut after) = (Vec::new(), None, Vec::new(), None);
+        loop {
+            let before = counter.get();
+            let data = ok(app, token, LISTS, json!({ "after": after })).await;
+            costs.push(counter.get() - before);
+            let page = &data["stores"];
+            for edge in page["edges"].as_array().unwrap() {
+                codes.push(edge["node"]["code"].as_str().unwrap().to_string());
+            }
+            tree.get_or_insert(data["categories"].clone());
+            if page["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            after = Some(page["pageInfo"]["endCursor"].clone());
+        }
+        fewest = if fewest.is_empty() {
+            costs
+        } else {
+            fewest.iter().zip(costs).map(|(a, b)| (*a).min(b)).collect()
+        };
+        walked = Some((codes, tree.unwrap()));
+    }
+    let (codes, tree) = walked.unwrap();
+    (codes, tree, fewest)
+}
+
+#[tokio::test]
+async fn store_and_category_lists_come_from_the_copy_in_the_databases_order_for_no_statement() {
+    let (app, counter) = TestApp::spawn_counting(stockroom::config::ServeSettings::default()).await;
+    seed(&app, 4).await;
+    let token = app.admin_token().await;
+    let db = sql(&app.db_url).await;
+    // Codes and names in another order than ids; a lowercase code sorts after every capital
+    // (byte order, `COLLATE "C"`); two roots and two children share a name (then id order).
+    db.batch_execute(
+        "UPDATE stores SET code = 'Z1' WHERE id = 1;
+         INSERT INTO stores (id, code, name) VALUES (9, 'A9', 'Nine'), (8, 'a8', 'Eight');
+         INSERT INTO categories (id, parent_id, name) VALUES (7, 1, 'Beta'), (6, NULL, 'Alpha')",
+    )
+    .await
+    .unwrap();
+    let cat = |id: &str, name: &str, children: serde_json::Value| json!({ "id": gid("Category", id), "name": name, "children": children });
+    let leaf = |id: &str, name: &str| json!({ "id": gid("Category", id), "name": name });
+    let expected_tree = json!([
+        cat(
+            "1",
+            "Alpha",
+            json!([
+                cat("5", "Aardvark", json!([])),
+                cat("2", "Beta", json!([leaf("3", "Gamma")])),
+                cat("7", "Beta", json!([])),
+            ])
+        ),
+        cat("6", "Alpha", json!([])),
+        cat("4", "Delta", json!([])),
+    ]);
+    let expected_codes = ["A9", "S2", "S3", "Z1", "a8"];
+
+    let (codes, tree, costs) = walk_lists(&app, &counter, &token).await;
+    assert_eq!(codes, expected_codes);
+    assert_eq!(tree, expected_tree);
+    // The token check only: lists, children and their cursors come from the copy.
+    assert_eq!(costs, vec![1, 1, 1], "{:#?}", counter.log());
+
+    // Another writer adds a store and a category: the very next request lists them.
+    db.batch_execute(
+        "INSERT INTO stores (id, code, name) VALUES (10, 'B10', 'Ten');
+         INSERT INTO categories (id, parent_id, name) VALUES (11, 6, 'Omega')",
+    )
+    .await
+    .unwrap();
+    let (codes, tree, _) = walk_lists(&app, &counter, &token).await;
+    assert_eq!(codes, ["A9", "B10", "S2", "S3", "Z1", "a8"]);
+    assert_eq!(tree[1]["children"], json!([cat("11", "Omega", json!([]))]));
+
+    // Without a copy (no version row) the database answers: the same lists.
+    db.batch_execute("DELETE FROM reference_version")
+        .await
+        .unwrap();
+    let (from_db, tree_from_db, costs) = walk_lists(&app, &counter, &token).await;
+    assert_eq!(from_db, codes);
+    assert_eq!(tree_from_db, tree);
+    assert!(costs.iter().all(|c| *c > 1), "{costs:?}");
+}

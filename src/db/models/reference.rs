@@ -66,7 +66,11 @@ pub const BUMP_SQL: &str = "UPDATE reference_version SET version = version + 1";
 pub struct Tables {
     stores: HashMap<i32, Store>,
     store_codes: HashMap<String, i32>,
+    /// Store ids in code order (`COLLATE "C"`: byte order, as Rust compares strings).
+    stores_by_code: Vec<i32>,
     categories: HashMap<i32, Category>,
+    /// Category ids under each parent (`None`: the roots), by name then id.
+    children: HashMap<Option<i32>, Vec<i32>>,
 }
 
 /// The tables as the token check ships them.
@@ -79,15 +83,25 @@ struct Shipped {
 impl Tables {
     /// The tables of `json` (a [`Shipment`]'s `tables`).
     fn parse(json: &str) -> AppResult<Self> {
-        let shipped: Shipped = serde_json::from_str(json).map_err(AppError::internal)?;
+        let mut shipped: Shipped = serde_json::from_str(json).map_err(AppError::internal)?;
+        shipped.stores.sort_by(|a, b| a.code.cmp(&b.code));
+        shipped
+            .categories
+            .sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+        let mut children: HashMap<Option<i32>, Vec<i32>> = HashMap::new();
+        for c in &shipped.categories {
+            children.entry(c.parent_id).or_default().push(c.id);
+        }
         Ok(Self {
             store_codes: shipped
                 .stores
                 .iter()
                 .map(|s| (s.code.clone(), s.id))
                 .collect(),
+            stores_by_code: shipped.stores.iter().map(|s| s.id).collect(),
             stores: shipped.stores.into_iter().map(|s| (s.id, s)).collect(),
             categories: shipped.categories.into_iter().map(|c| (c.id, c)).collect(),
+            children,
         })
     }
 
@@ -120,6 +134,31 @@ impl Tables {
     /// The category with this id.
     pub fn category(&self, id: i32) -> Option<&Category> {
         self.categories.get(&id)
+    }
+
+    /// At most `limit` stores in code order, those after the code `after`: what
+    /// [`store::page_by_code`](crate::db::models::store::page_by_code) reads.
+    pub fn stores_page(&self, after: Option<&str>, limit: i64) -> Vec<Store> {
+        let code = |id: &i32| self.stores.get(id).map_or("", |s| s.code.as_str());
+        let start = after.map_or(0, |after| {
+            self.stores_by_code.partition_point(|id| code(id) <= after)
+        });
+        self.stores_by_code[start..]
+            .iter()
+            .take(usize::try_from(limit).unwrap_or(0))
+            .filter_map(|id| self.stores.get(id).cloned())
+            .collect()
+    }
+
+    /// The categories under `parent` (the roots for `None`) by name, then id: what
+    /// [`category::roots`](crate::db::models::category::roots) and
+    /// [`category::children_of`](crate::db::models::category::children_of) read.
+    pub fn children(&self, parent: Option<i32>) -> Vec<Category> {
+        self.children.get(&parent).map_or_else(Vec::new, |ids| {
+            ids.iter()
+                .filter_map(|id| self.categories.get(id).cloned())
+                .collect()
+        })
     }
 }
 
@@ -233,5 +272,23 @@ mod tests {
         assert!(cache.settle(9, Some(&shipment(9, ""))).unwrap().is_none());
         assert_eq!(cache.known_version(), 9);
         assert!(cache.settle(9, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_page_of_stores_starts_after_its_cursor_in_byte_order_even_between_codes() {
+        let tables = Tables::of_stores(&[(1, "Z1"), (2, "S2"), (9, "A9"), (8, "a8")]);
+        let codes = |after, limit| {
+            tables
+                .stores_page(after, limit)
+                .into_iter()
+                .map(|s| s.code)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(codes(None, 10), ["A9", "S2", "Z1", "a8"]);
+        assert_eq!(codes(None, 2), ["A9", "S2"]);
+        assert_eq!(codes(Some("S2"), 2), ["Z1", "a8"]);
+        assert_eq!(codes(Some("B"), 1), ["S2"]);
+        assert_eq!(codes(Some("a8"), 5), Vec::<String>::new());
+        assert_eq!(codes(None, 0), Vec::<String>::new());
     }
 }

@@ -57,6 +57,12 @@ impl Loader<CategoryChildrenKey> for DbLoader {
         &self,
         keys: &[CategoryChildrenKey],
     ) -> Result<HashMap<CategoryChildrenKey, Self::Value>, Self::Error> {
+        if let Some(tables) = self.reference().await {
+            return Ok(keys
+                .iter()
+                .map(|k| (*k, tables.children(Some(k.0))))
+                .collect());
+        }
         let ids: Vec<i32> = keys.iter().map(|k| k.0).collect();
         let rows = with_read!(&self.reads, c => category::children_of(c, &ids).await)?;
         Ok(by_parent(rows, |r| r.parent_id.unwrap_or_default())
