@@ -163,18 +163,33 @@ for side in "${SIDES[@]}"; do
   python3 bench/sqllog.py "$log" "$offset" "$TMP" "$side" "$RESULTS"
 done
 
-echo "== one client: pgbench -M prepared running the captured statements in sequence, ${PGB_SECS}s"
+# One client against pgbench, paired: the machine's speed moves by a third within minutes, so
+# each round runs the service (one client) and pgbench (the same statements) back to back,
+# and the figure is the median of the rounds' ratios (with the medians of both sides).
+ROUNDS=3
+echo "== one client against pgbench -M prepared running the captured statements in sequence: $ROUNDS rounds of ${PGB_SECS}s + ${PGB_SECS}s, back to back"
+median() { python3 -c 'import statistics, sys; print(f"{statistics.median(map(float, sys.argv[1:])):.3f}")' "$@"; }
 for doc in W0 W1 W2 W3; do
   for side in "${SIDES[@]}"; do
-    if out=$("$PGBIN/pgbench" -n -M prepared -h "${DIR[$side]}/run" -p 5432 -U postgres -c 1 \
-      -T "$PGB_SECS" -f "$TMP/$side-$doc.sql" stockroom 2>&1); then
+    p50s=() pgbs=() ratios=() line="  $doc ${NAME[$side]}:"
+    load "$side" "$doc" --connections 1 --seconds 1 >/dev/null
+    for ((round = 1; round <= ROUNDS; round++)); do
+      p50=$(load "$side" "$doc" --connections 1 --seconds "$PGB_SECS" | sed 's/.*p50_ms=\([0-9.]*\).*/\1/')
+      if ! out=$("$PGBIN/pgbench" -n -M prepared -h "${DIR[$side]}/run" -p 5432 -U postgres -c 1 \
+        -T "$PGB_SECS" -f "$TMP/$side-$doc.sql" stockroom 2>&1); then
+        echo "$line pgbench failed:"
+        tail -5 <<<"$out" | sed 's/^/    /'
+        continue 2
+      fi
       v=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$out")
-      echo "$side $doc - pgbench_ms $v" >>"$RESULTS"
-      echo "  $doc ${NAME[$side]}: pgbench latency average $v ms ($(grep -o '^tps = [0-9.]*' <<<"$out"))"
-    else
-      echo "  $doc ${NAME[$side]}: pgbench failed:"
-      tail -5 <<<"$out" | sed 's/^/    /'
-    fi
+      p50s+=("$p50") pgbs+=("$v")
+      ratios+=("$(awk -v a="$p50" -v b="$v" 'BEGIN {printf "%.3f", a / b}')")
+      line+="  p50 $p50 / pgbench $v ms = ${ratios[-1]}"
+    done
+    echo "$line"
+    echo "$side $doc - pair_p50_ms $(median "${p50s[@]}")" >>"$RESULTS"
+    echo "$side $doc - pgbench_ms $(median "${pgbs[@]}")" >>"$RESULTS"
+    echo "$side $doc - pair_ratio $(median "${ratios[@]}")" >>"$RESULTS"
   done
 done
 
