@@ -222,14 +222,14 @@ const LISTS: &str = "query($after: String) { stores(first: 2, after: $after) { e
                      children { id name children { id name } } } }";
 
 /// The store codes of a walk through `stores` with [`LISTS`], the category tree of its first
-/// page, and the fewest statements each page cost in three walks.
+/// page (both the same in three walks), and the fewest statements each page cost.
 async fn walk_lists(
     app: &TestApp,
     counter: &crate::helpers::QueryCounter,
     token: &str,
 ) -> (Vec<String>, serde_json::Value, Vec<usize>) {
     let mut fewest: Vec<usize> = Vec::new();
-    let mut walked = None;
+    let mut walked: Option<(Vec<String>, serde_json::Value)> = None;
     for _ in 0..3 {
         let (mut codes, mut tree, mut costs, mut after) = (Vec::new(), None, Vec::new(), None);
         loop {
@@ -251,7 +251,11 @@ async fn walk_lists(
         } else {
             fewest.iter().zip(costs).map(|(a, b)| (*a).min(b)).collect()
         };
-        walked = Some((codes, tree.unwrap()));
+        let this = (codes, tree.unwrap());
+        match &walked {
+            Some(first) => assert_eq!(&this, first, "a later walk listed otherwise"),
+            None => walked = Some(this),
+        }
     }
     let (codes, tree) = walked.unwrap();
     (codes, tree, fewest)
