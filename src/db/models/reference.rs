@@ -65,8 +65,8 @@ pub const BUMP_SQL: &str = "UPDATE reference_version SET version = version + 1";
 #[derive(Debug, Default)]
 pub struct Tables {
     stores: HashMap<i32, Store>,
-    store_codes: HashMap<String, i32>,
-    /// Store ids in code order (`COLLATE "C"`: byte order, as Rust compares strings).
+    /// Store ids in code order (`COLLATE "C"`: byte order, as Rust compares strings); codes
+    /// are unique, so a code is found by binary search.
     stores_by_code: Vec<i32>,
     categories: HashMap<i32, Category>,
     /// Category ids under each parent (`None`: the roots), by name then id.
@@ -93,11 +93,6 @@ impl Tables {
             children.entry(c.parent_id).or_default().push(c.id);
         }
         Ok(Self {
-            store_codes: shipped
-                .stores
-                .iter()
-                .map(|s| (s.code.clone(), s.id))
-                .collect(),
             stores_by_code: shipped.stores.iter().map(|s| s.id).collect(),
             stores: shipped.stores.into_iter().map(|s| (s.id, s)).collect(),
             categories: shipped.categories.into_iter().map(|c| (c.id, c)).collect(),
@@ -128,7 +123,16 @@ impl Tables {
 
     /// The store with this code.
     pub fn store_by_code(&self, code: &str) -> Option<&Store> {
-        self.store(*self.store_codes.get(code)?)
+        let at = self
+            .stores_by_code
+            .binary_search_by(|id| self.code_of(*id).cmp(code))
+            .ok()?;
+        self.store(*self.stores_by_code.get(at)?)
+    }
+
+    /// The code of the store with this id ("" for none: ids come from the tables).
+    fn code_of(&self, id: i32) -> &str {
+        self.store(id).map_or("", |s| s.code.as_str())
     }
 
     /// The category with this id.
@@ -139,9 +143,9 @@ impl Tables {
     /// At most `limit` stores in code order, those after the code `after`: what
     /// [`store::page_by_code`](crate::db::models::store::page_by_code) reads.
     pub fn stores_page(&self, after: Option<&str>, limit: i64) -> Vec<Store> {
-        let code = |id: &i32| self.stores.get(id).map_or("", |s| s.code.as_str());
         let start = after.map_or(0, |after| {
-            self.stores_by_code.partition_point(|id| code(id) <= after)
+            self.stores_by_code
+                .partition_point(|id| self.code_of(*id) <= after)
         });
         self.stores_by_code[start..]
             .iter()
@@ -275,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn a_page_of_stores_starts_after_its_cursor_in_byte_order_even_between_codes() {
+    fn a_page_of_stores_starts_after_its_cursor_in_byte_order_and_a_code_finds_its_store() {
         let tables = Tables::of_stores(&[(1, "Z1"), (2, "S2"), (9, "A9"), (8, "a8")]);
         let codes = |after, limit| {
             tables
@@ -290,5 +294,11 @@ mod tests {
         assert_eq!(codes(Some("B"), 1), ["S2"]);
         assert_eq!(codes(Some("a8"), 5), Vec::<String>::new());
         assert_eq!(codes(None, 0), Vec::<String>::new());
+        // The same order finds a store by its code.
+        for (id, code) in [(9, "A9"), (2, "S2"), (1, "Z1"), (8, "a8")] {
+            assert_eq!(tables.store_by_code(code).map(|s| s.id), Some(id));
+        }
+        assert!(tables.store_by_code("B").is_none());
+        assert!(tables.store_by_code("z").is_none());
     }
 }
