@@ -61,17 +61,12 @@ def main():
 
     def paired(side, doc):
         """One client's p50 and pgbench's latency of the same statements (medians of the
-        paired rounds; an older results file has the load run's p50 instead)."""
-        p50 = get(side, doc, "-", "pair_p50_ms") or get(side, doc, 1, "p50_ms")
-        return p50, get(side, doc, "-", "pgbench_ms")
+        paired rounds)."""
+        return get(side, doc, "-", "pair_p50_ms"), get(side, doc, "-", "pgbench_ms")
 
     def ratio(side, doc):
         """The median of the paired rounds' p50 ÷ pgbench."""
-        r = get(side, doc, "-", "pair_ratio")
-        if r is None:
-            p50, pgb = paired(side, doc)
-            r = p50 / pgb if p50 and pgb else None
-        return r
+        return get(side, doc, "-", "pair_ratio")
 
     print("\n== Statements and round trips per request (one request each; round trips = extra "
           "latency through a delaying proxy ÷ its round-trip delay)")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The request-path benchmark of issue 10: the documents W1, W2, W3 (reads) and M1 (one
-# outbound movement), and W0 (`{ __typename }`, the floor of any request) on `gen.py --scale 1` imported into a private PostgreSQL with fsync on;
+# outbound movement), and W0 (`{ __typename }`, the floor of any request), on
+# `gen.py --scale 1` imported into a private PostgreSQL with fsync on;
 # CPU per request of stockroom and of PostgreSQL, rates, latencies, statements and round trips
 # per request, one-client latency against pgbench running the same statements, memory; for the
 # build of this working tree and, when BASELINE_BIN names another stockroom binary, for that
