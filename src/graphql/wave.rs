@@ -53,11 +53,21 @@ struct Inner<L> {
 /// The open batch and the cache of one key type.
 struct Queue<K, V> {
     open: Option<Arc<Batch<K, V>>>,
-    cache: HashMap<K, V>,
+    /// Keys are ids the database handed out, not input to defend against: a fast hash.
+    cache: HashMap<K, V, foldhash::fast::RandomState>,
 }
 
 /// What a batch's query returned, shared by every caller of the batch.
-type Outcome<K, V, E> = Result<HashMap<K, V>, E>;
+type Outcome<K, V, E> = Result<Answer<K, V>, E>;
+
+/// Where a batch's values are.
+enum Answer<K, V> {
+    /// With the batch (the cache is off).
+    Here(HashMap<K, V>),
+    /// Moved into the request's cache, where every caller reads them (not copied: a product
+    /// page's stock rows are 500 values).
+    Cached,
+}
 
 /// One wave of keys of one type and, once its query ran, the result.
 struct Batch<K, V> {
@@ -157,7 +167,7 @@ where
             queue.enqueue(std::iter::once(key.clone()), self.inner.dispatch_count())
         };
         let values = self.settle(batch, leader).await?;
-        Ok(values.get(&key).cloned())
+        Ok(values.get(&self.inner, &key))
     }
 
     /// Loads `keys` into the request's cache with one wait, without handing their values
@@ -245,10 +255,19 @@ where
 /// The values of a settled batch.
 struct Values<K, V>(Arc<Batch<K, V>>);
 
-impl<K: Hash + Eq, V> Values<K, V> {
-    fn get(&self, key: &K) -> Option<&V> {
+impl<K, V> Values<K, V>
+where
+    K: Send + Sync + Hash + Eq + 'static,
+    V: Send + Sync + Clone + 'static,
+{
+    /// A copy of the value of `key`, from the batch or from the cache of `inner`'s request.
+    fn get<L>(&self, inner: &Inner<L>, key: &K) -> Option<V> {
         match self.0.result.get() {
-            Some(Ok(values)) => values.get(key),
+            Some(Ok(Answer::Here(values))) => values.get(key).cloned(),
+            Some(Ok(Answer::Cached)) => {
+                let mut queues = inner.lock_queues();
+                queue_of::<K, V>(&mut queues).cache.get(key).cloned()
+            }
             _ => None,
         }
     }
@@ -286,7 +305,7 @@ where
         .or_insert_with(|| {
             Box::new(Queue::<K, V> {
                 open: None,
-                cache: HashMap::new(),
+                cache: HashMap::default(),
             })
         })
         .downcast_mut::<Queue<K, V>>()
@@ -394,15 +413,15 @@ where
             crate::telemetry::wave_span(std::any::type_name::<K>(), || lock(&batch.keys).len());
         let wave = async move {
             let keys: Vec<K> = lock(&batch.keys).drain().collect();
-            let result = inner.loader.load(&keys).await;
-            if let Ok(values) = &result
-                && inner.cache.load(std::sync::atomic::Ordering::Relaxed)
-            {
-                let mut queues = inner.lock_queues();
-                queue_of::<K, L::Value>(&mut queues)
-                    .cache
-                    .extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
+            let result = inner.loader.load(&keys).await.map(|values| {
+                if inner.cache.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut queues = inner.lock_queues();
+                    queue_of::<K, L::Value>(&mut queues).cache.extend(values);
+                    Answer::Cached
+                } else {
+                    Answer::Here(values)
+                }
+            });
             let _ = batch.result.set(result);
             batch.done.notify_waiters();
             lock(&inner.in_flight).remove(&number);
