@@ -103,11 +103,18 @@ impl SqlBuilder {
         self
     }
 
-    /// The statement, ready to load.
+    /// The statement, ready to load into a `QueryableByName` type (columns found by name).
     pub fn build(self) -> Prepared {
+        self.build_as()
+    }
+
+    /// The statement, its columns of the SQL types `ST` in this order, ready to load into a
+    /// `Queryable` type (columns taken by position: no name looked up per row and field).
+    pub fn build_as<ST>(self) -> Prepared<ST> {
         Prepared {
             pieces: self.pieces,
             binds: self.binds,
+            sql_type: std::marker::PhantomData,
         }
     }
 }
@@ -118,12 +125,13 @@ impl SqlBuilder {
 /// page direction), never on the number of keys (those are bound as one array), so the
 /// connection's statement cache stays small.
 #[derive(Debug)]
-pub struct Prepared {
+pub struct Prepared<ST = Untyped> {
     pieces: Vec<String>,
     binds: Vec<Bind>,
+    sql_type: std::marker::PhantomData<ST>,
 }
 
-impl QueryFragment<Pg> for Prepared {
+impl<ST> QueryFragment<Pg> for Prepared<ST> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         let mut pieces = self.pieces.iter();
         if let Some(first) = pieces.next() {
@@ -156,14 +164,14 @@ where
     out.push_bind_param::<ST, U>(value)
 }
 
-impl QueryId for Prepared {
+impl<ST> QueryId for Prepared<ST> {
     type QueryId = ();
     // No static id: the connection's statement cache keys it by its text and bind types.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl Query for Prepared {
-    type SqlType = Untyped;
+impl<ST> Query for Prepared<ST> {
+    type SqlType = ST;
 }
 
 /// Appends the keyset range of `ks` over the row expression `key_sql` (e.g. `(p.name, p.id)`),

@@ -2,7 +2,7 @@
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::{prelude::*, sql_types};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use serde::{Deserialize, Serialize};
@@ -202,6 +202,19 @@ impl ProductCursor {
 const PRODUCT_COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.price, p.category_id, \
      p.archived, p.created_at, p.updated_at";
 
+/// The SQL types of [`PRODUCT_COLUMNS`], in order (what [`Product`] is read from by position).
+type ProductSql = (
+    sql_types::Integer,
+    sql_types::Text,
+    sql_types::Text,
+    sql_types::Text,
+    sql_types::Numeric,
+    sql_types::Integer,
+    sql_types::Bool,
+    sql_types::Timestamptz,
+    sql_types::Timestamptz,
+);
+
 /// The ids of a category's subtree (itself included), as SQL over placeholder `cat`.
 fn subtree_sql(sql: &mut SqlBuilder, category_id: i32) {
     sql.push("(WITH RECURSIVE t(id) AS (SELECT ")
@@ -281,7 +294,7 @@ pub async fn page(
     sql.push(&order_sql)
         .push(" LIMIT ")
         .bind(Bind::BigInt(ks.fetch()));
-    Ok(sql.build().load(&mut conn).await?)
+    Ok(sql.build_as::<ProductSql>().load(&mut conn).await?)
 }
 
 /// How many products match `filter`.

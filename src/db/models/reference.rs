@@ -64,14 +64,18 @@ pub const BUMP_SQL: &str = "UPDATE reference_version SET version = version + 1";
 /// knows which).
 #[derive(Debug, Default)]
 pub struct Tables {
-    stores: HashMap<i32, Store>,
-    /// Store ids in code order (`COLLATE "C"`: byte order, as Rust compares strings); codes
+    /// The stores in code order (`COLLATE "C"`: byte order, as Rust compares strings); codes
     /// are unique, so a code is found by binary search.
-    stores_by_code: Vec<i32>,
-    categories: HashMap<i32, Category>,
+    stores: Vec<Store>,
+    /// Each store's place in `stores`, by id (its rank in code order).
+    store_at: Ids<u32>,
+    categories: Ids<Category>,
     /// Category ids under each parent (`None`: the roots), by name then id.
     children: HashMap<Option<i32>, Vec<i32>>,
 }
+
+/// A map by database id (a fast hash: the keys are the database's, not a client's).
+type Ids<V> = HashMap<i32, V, foldhash::fast::RandomState>;
 
 /// The tables as the token check ships them.
 #[derive(serde::Deserialize)]
@@ -93,8 +97,11 @@ impl Tables {
             children.entry(c.parent_id).or_default().push(c.id);
         }
         Ok(Self {
-            stores_by_code: shipped.stores.iter().map(|s| s.id).collect(),
-            stores: shipped.stores.into_iter().map(|s| (s.id, s)).collect(),
+            store_at: (0_u32..)
+                .zip(&shipped.stores)
+                .map(|(at, s)| (s.id, at))
+                .collect(),
+            stores: shipped.stores,
             categories: shipped.categories.into_iter().map(|c| (c.id, c)).collect(),
             children,
         })
@@ -118,21 +125,21 @@ impl Tables {
 
     /// The store with this id.
     pub fn store(&self, id: i32) -> Option<&Store> {
-        self.stores.get(&id)
+        self.stores.get(self.store_rank(id)?)
+    }
+
+    /// The place of the store with this id in code order (0 for the first code).
+    pub fn store_rank(&self, id: i32) -> Option<usize> {
+        usize::try_from(*self.store_at.get(&id)?).ok()
     }
 
     /// The store with this code.
     pub fn store_by_code(&self, code: &str) -> Option<&Store> {
         let at = self
-            .stores_by_code
-            .binary_search_by(|id| self.code_of(*id).cmp(code))
+            .stores
+            .binary_search_by(|s| s.code.as_str().cmp(code))
             .ok()?;
-        self.store(*self.stores_by_code.get(at)?)
-    }
-
-    /// The code of the store with this id ("" for none: ids come from the tables).
-    fn code_of(&self, id: i32) -> &str {
-        self.store(id).map_or("", |s| s.code.as_str())
+        self.stores.get(at)
     }
 
     /// The category with this id.
@@ -144,13 +151,12 @@ impl Tables {
     /// [`store::page_by_code`](crate::db::models::store::page_by_code) reads.
     pub fn stores_page(&self, after: Option<&str>, limit: i64) -> Vec<Store> {
         let start = after.map_or(0, |after| {
-            self.stores_by_code
-                .partition_point(|id| self.code_of(*id) <= after)
+            self.stores.partition_point(|s| s.code.as_str() <= after)
         });
-        self.stores_by_code[start..]
+        self.stores[start..]
             .iter()
             .take(usize::try_from(limit).unwrap_or(0))
-            .filter_map(|id| self.stores.get(id).cloned())
+            .cloned()
             .collect()
     }
 

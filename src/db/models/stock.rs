@@ -1,7 +1,10 @@
 //! Stock rows: how many of a product one store holds, and its reorder point.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
+use diesel::{
+    prelude::*,
+    sql_types::{Integer, Timestamptz},
+};
 
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -69,6 +72,9 @@ pub struct StockFilter {
 
 const STOCK_COLUMNS: &str =
     "st.product_id, st.store_id, st.quantity, st.reorder_point, st.updated_at";
+
+/// The SQL types of [`STOCK_COLUMNS`], in order (what [`Stock`] is read from by position).
+type StockSql = (Integer, Integer, Integer, Integer, Timestamptz);
 
 fn stock_filter_sql(sql: &mut SqlBuilder, filter: &StockFilter) {
     match filter.low_stock {
@@ -245,20 +251,18 @@ pub async fn of_products(
         "SELECT {STOCK_COLUMNS} FROM stocks st WHERE st.product_id = ANY("
     ));
     sql.bind(Bind::Ints(product_ids.to_vec())).push(")");
-    Ok(sql.build().load(&mut conn).await?)
+    Ok(sql.build_as::<StockSql>().load(&mut conn).await?)
 }
 
 /// Puts `rows` in [`by_products`]' order (by product, then store code, then store id) with
 /// the store codes of `tables`; `false`, leaving them as they were, when a row's store is
 /// not in `tables` (created after the tables' version).
 pub fn order_by_store_code(rows: &mut [Stock], tables: &Tables) -> bool {
-    if !rows.iter().all(|r| tables.store(r.store_id).is_some()) {
+    if !rows.iter().all(|r| tables.store_rank(r.store_id).is_some()) {
         return false;
     }
-    rows.sort_by_cached_key(|r| {
-        let code = tables.store(r.store_id).map_or("", |s| s.code.as_str());
-        (r.product_id, code, r.store_id)
-    });
+    // Codes are unique, so a store's rank in code order stands for (code, id).
+    rows.sort_by_cached_key(|r| (r.product_id, tables.store_rank(r.store_id)));
     true
 }
 
@@ -295,7 +299,7 @@ async fn products_rows(
     ));
     which(&mut sql);
     sql.push(" ORDER BY st.product_id, s.code, s.id");
-    Ok(sql.build().load(&mut conn).await?)
+    Ok(sql.build_as::<StockSql>().load(&mut conn).await?)
 }
 
 /// Each product's stock summed over all stores (products without rows are left out).
