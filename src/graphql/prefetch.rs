@@ -251,7 +251,7 @@ pub async fn products(ctx: &Context<'_>, selections: &[Lookahead<'_>], rows: &[&
 /// already cached keeps its value, so that a request shows one version of each row.
 pub fn products_read_along<'r>(
     ctx: &Context<'_>,
-    products: impl Iterator<Item = &'r product::Joined>,
+    products: impl Iterator<Item = &'r product::Product>,
 ) {
     let loaders = loaders(ctx);
     let Some(view) = loaders.cached() else {
@@ -259,7 +259,7 @@ pub fn products_read_along<'r>(
     };
     let fresh: Vec<(ProductKey, product::Product)> = products
         .filter(|p| view.get(&ProductKey(p.id)).is_none())
-        .map(|p| (ProductKey(p.id), p.clone().into()))
+        .map(|p| (ProductKey(p.id), p.clone()))
         .collect();
     drop(view); // the cache's lock, taken again to feed it
     loaders.feed(fresh);

@@ -42,61 +42,6 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The columns of a product read in another table's statement (alias `p`), named for
-/// [`Joined`].
-pub const JOINED_COLUMNS: &str = "p.id AS p_id, p.name AS p_name, p.description AS p_description, \
-     p.price AS p_price, p.category_id AS p_category_id, p.archived AS p_archived, \
-     p.created_at AS p_created_at, p.updated_at AS p_updated_at, p.sku AS p_sku";
-
-/// A product read in another table's statement (a store's stock page reads its rows'
-/// products along), its columns prefixed `p_` ([`JOINED_COLUMNS`]).
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Joined {
-    /// Primary key.
-    #[diesel(sql_type = diesel::sql_types::Integer, column_name = p_id)]
-    pub id: i32,
-    /// Stock-keeping unit.
-    #[diesel(sql_type = diesel::sql_types::Text, column_name = p_sku)]
-    pub sku: String,
-    /// Display name.
-    #[diesel(sql_type = diesel::sql_types::Text, column_name = p_name)]
-    pub name: String,
-    /// Free text.
-    #[diesel(sql_type = diesel::sql_types::Text, column_name = p_description)]
-    pub description: String,
-    /// Unit price.
-    #[diesel(sql_type = diesel::sql_types::Numeric, column_name = p_price)]
-    pub price: BigDecimal,
-    /// Its category.
-    #[diesel(sql_type = diesel::sql_types::Integer, column_name = p_category_id)]
-    pub category_id: i32,
-    /// Archived or not.
-    #[diesel(sql_type = diesel::sql_types::Bool, column_name = p_archived)]
-    pub archived: bool,
-    /// When created.
-    #[diesel(sql_type = diesel::sql_types::Timestamptz, column_name = p_created_at)]
-    pub created_at: DateTime<Utc>,
-    /// When last changed.
-    #[diesel(sql_type = diesel::sql_types::Timestamptz, column_name = p_updated_at)]
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Joined> for Product {
-    fn from(p: Joined) -> Self {
-        Self {
-            id: p.id,
-            sku: p.sku,
-            name: p.name,
-            description: p.description,
-            price: p.price,
-            category_id: p.category_id,
-            archived: p.archived,
-            created_at: p.created_at,
-            updated_at: p.updated_at,
-        }
-    }
-}
-
 /// The products with these ids (unknown ids are skipped).
 pub async fn by_ids(mut conn: &AsyncPgConnection, ids: &[i32]) -> AppResult<Vec<Product>> {
     Ok(products::table
@@ -199,11 +144,13 @@ impl ProductCursor {
     }
 }
 
-const PRODUCT_COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.price, p.category_id, \
+/// A product's columns (alias `p`) in [`Product`]'s order, also read along in other tables'
+/// statements (a store's stock page reads its rows' products).
+pub const PRODUCT_COLUMNS: &str = "p.id, p.sku, p.name, p.description, p.price, p.category_id, \
      p.archived, p.created_at, p.updated_at";
 
 /// The SQL types of [`PRODUCT_COLUMNS`], in order (what [`Product`] is read from by position).
-type ProductSql = (
+pub type ProductSql = (
     sql_types::Integer,
     sql_types::Text,
     sql_types::Text,

@@ -94,14 +94,12 @@ fn stock_filter_sql(sql: &mut SqlBuilder, filter: &StockFilter) {
 
 /// A stock row with its product, read in the same statement (the product's SKU is the row's
 /// sort key in a store's listing).
-#[derive(Debug, Clone, QueryableByName)]
+#[derive(Debug, Clone)]
 pub struct SkuStock {
     /// The row.
-    #[diesel(embed)]
     pub stock: Stock,
     /// Its product.
-    #[diesel(embed)]
-    pub product: product::Joined,
+    pub product: product::Product,
 }
 
 /// Which stores [`pages_by_store`] reads pages of.
@@ -136,11 +134,19 @@ pub async fn pages_by_store(
     sql.push(&format!(
         " CROSS JOIN LATERAL (SELECT {STOCK_COLUMNS}, {} \
          FROM stocks st JOIN products p ON p.id = st.product_id WHERE st.store_id = k.store_id",
-        product::JOINED_COLUMNS
+        product::PRODUCT_COLUMNS
     ));
     stock_filter_sql(&mut sql, filter);
     sku_page_tail(&mut sql, ks);
-    Ok(sql.build().load(&mut conn).await?)
+    // By position: the row's and the product's columns share names (`updated_at`).
+    let rows: Vec<(Stock, product::Product)> = sql
+        .build_as::<(StockSql, product::ProductSql)>()
+        .load(&mut conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(stock, product)| SkuStock { stock, product })
+        .collect())
 }
 
 /// How many stock rows of each store match `filter`.
