@@ -68,7 +68,7 @@ pub struct Tables {
     /// are unique, so a code is found by binary search.
     stores: Vec<Store>,
     /// Each store's place in `stores`, by id (its rank in code order).
-    store_at: Ids<u32>,
+    store_at: Ids<usize>,
     categories: Ids<Category>,
     /// Category ids under each parent (`None`: the roots), by name then id.
     children: HashMap<Option<i32>, Vec<i32>>,
@@ -97,7 +97,7 @@ impl Tables {
             children.entry(c.parent_id).or_default().push(c.id);
         }
         Ok(Self {
-            store_at: (0_u32..)
+            store_at: (0..)
                 .zip(&shipped.stores)
                 .map(|(at, s)| (s.id, at))
                 .collect(),
@@ -130,7 +130,7 @@ impl Tables {
 
     /// The place of the store with this id in code order (0 for the first code).
     pub fn store_rank(&self, id: i32) -> Option<usize> {
-        usize::try_from(*self.store_at.get(&id)?).ok()
+        self.store_at.get(&id).copied()
     }
 
     /// The store with this code.

@@ -93,8 +93,8 @@ fn stock_filter_sql(sql: &mut SqlBuilder, filter: &StockFilter) {
 }
 
 /// A stock row with its product, read in the same statement (the product's SKU is the row's
-/// sort key in a store's listing).
-#[derive(Debug, Clone)]
+/// sort key in a store's listing), by position: [`STOCK_COLUMNS`], then the product's.
+#[derive(Debug, Clone, Queryable)]
 pub struct SkuStock {
     /// The row.
     pub stock: Stock,
@@ -139,14 +139,10 @@ pub async fn pages_by_store(
     stock_filter_sql(&mut sql, filter);
     sku_page_tail(&mut sql, ks);
     // By position: the row's and the product's columns share names (`updated_at`).
-    let rows: Vec<(Stock, product::Product)> = sql
+    Ok(sql
         .build_as::<(StockSql, product::ProductSql)>()
         .load(&mut conn)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(stock, product)| SkuStock { stock, product })
-        .collect())
+        .await?)
 }
 
 /// How many stock rows of each store match `filter`.
