@@ -10,6 +10,7 @@ pub mod db; // pool, migrations, diesel schema, models (all SQL lives here)
 pub mod domain; // validated values and rules without I/O
 pub mod embedded_pg; // the private PostgreSQL of the embedded default and the tests
 pub mod error; // the error type and its one mapping to GraphQL codes
+pub mod fast_map; // hash maps of the service's own keys (ids), hashed with foldhash
 pub mod graphql; // schema, resolvers, loaders, pagination, global IDs
 pub mod http; // routes: GraphQL (HTTP and WebSocket), GraphiQL, console, health, metrics, SDL
 pub mod import; // `stockroom import DIR`: bulk CSV import (COPY, set-based checks)

@@ -590,7 +590,7 @@ impl Shape for Stock {
             StockField::Quantity => int(out, s.quantity),
             StockField::ReorderPoint => int(out, s.reorder_point),
             StockField::LowStock => boolean(out, s.is_low()),
-            StockField::UpdatedAt => scalar(out, &s.updated_at.to_value()),
+            StockField::UpdatedAt => scalar(out, &s.updated_at.at().to_value()),
             StockField::Store(plan) => {
                 return object::<Store>(out, view, plan, view.get(&StoreKey(s.store_id))?);
             }

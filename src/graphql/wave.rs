@@ -26,6 +26,8 @@ use std::{
 use async_graphql::dataloader::Loader;
 use tokio::sync::Notify;
 
+use crate::fast_map::FastMap;
+
 /// The most yields a leader waits for its batch to stop growing (a bound, not a delay: a
 /// wave is normally complete after one or two passes).
 const MAX_PASSES: usize = 16;
@@ -38,7 +40,7 @@ pub struct WaveLoader<L> {
 struct Inner<L> {
     loader: L,
     /// Per key type: its open batch and its cache.
-    queues: Mutex<HashMap<TypeId, Box<dyn Any + Send>>>,
+    queues: Mutex<FastMap<TypeId, Box<dyn Any + Send>>>,
     /// Whether values are cached for the rest of the request (query documents only).
     cache: std::sync::atomic::AtomicBool,
     /// How many batches have been dispatched (a batch's dispatch number is the count before
@@ -54,7 +56,7 @@ struct Inner<L> {
 struct Queue<K, V> {
     open: Option<Arc<Batch<K, V>>>,
     /// Keys are ids the database handed out, not input to defend against: a fast hash.
-    cache: HashMap<K, V, foldhash::fast::RandomState>,
+    cache: FastMap<K, V>,
 }
 
 /// What a batch's query returned, shared by every caller of the batch.
@@ -114,7 +116,7 @@ where
         Self {
             inner: Arc::new(Inner {
                 loader,
-                queues: Mutex::new(HashMap::new()),
+                queues: Mutex::new(FastMap::default()),
                 cache: std::sync::atomic::AtomicBool::new(false),
                 dispatched: std::sync::atomic::AtomicU64::new(0),
                 in_flight: Mutex::new(BTreeSet::new()),
@@ -275,7 +277,7 @@ where
 
 /// A read-only view of a request's cached values (see [`WaveLoader::cached`]).
 pub struct Cached<'a, L> {
-    queues: std::sync::MutexGuard<'a, HashMap<TypeId, Box<dyn Any + Send>>>,
+    queues: std::sync::MutexGuard<'a, FastMap<TypeId, Box<dyn Any + Send>>>,
     loader: std::marker::PhantomData<L>,
 }
 
@@ -295,7 +297,7 @@ impl<L> Cached<'_, L> {
 }
 
 /// The queue of key type `K` (created on first use).
-fn queue_of<K, V>(queues: &mut HashMap<TypeId, Box<dyn Any + Send>>) -> &mut Queue<K, V>
+fn queue_of<K, V>(queues: &mut FastMap<TypeId, Box<dyn Any + Send>>) -> &mut Queue<K, V>
 where
     K: Send + Sync + 'static,
     V: Send + Sync + 'static,
@@ -341,7 +343,7 @@ impl<K: Hash + Eq, V> Queue<K, V> {
 }
 
 impl<L> Inner<L> {
-    fn lock_queues(&self) -> MutexGuard<'_, HashMap<TypeId, Box<dyn Any + Send>>> {
+    fn lock_queues(&self) -> MutexGuard<'_, FastMap<TypeId, Box<dyn Any + Send>>> {
         lock(&self.queues)
     }
 

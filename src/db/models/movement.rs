@@ -22,7 +22,7 @@ use crate::{
     db::models::{
         idempotency::{self, Claim, Idempotency},
         page::{Bind, SqlBuilder},
-        stock::Stock,
+        stock::{RowTime, Stock},
         transaction::InventoryTransaction,
     },
     domain::ledger::TransactionType,
@@ -215,7 +215,7 @@ struct Applied {
     #[diesel(sql_type = Int4)]
     reorder_point: i32,
     #[diesel(sql_type = Timestamptz)]
-    stock_updated_at: chrono::DateTime<chrono::Utc>,
+    stock_updated_at: RowTime,
 }
 
 impl Applied {

@@ -25,6 +25,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use crate::{
     db::models::{category::Category, page::SqlBuilder, store::Store},
     error::{AppError, AppResult},
+    fast_map::FastMap,
 };
 
 /// The most rows (stores and categories together) kept in memory; beyond it every request
@@ -75,7 +76,7 @@ pub struct Tables {
 }
 
 /// A map by database id (a fast hash: the keys are the database's, not a client's).
-type Ids<V> = HashMap<i32, V, foldhash::fast::RandomState>;
+type Ids<V> = FastMap<i32, V>;
 
 /// The tables as the token check ships them.
 #[derive(serde::Deserialize)]

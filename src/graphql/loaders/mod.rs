@@ -24,6 +24,7 @@ use crate::{
         models::{page::KeyTotal, reference::Tables},
         reads::ReadSource,
     },
+    fast_map::FastMap,
     graphql::wave::WaveLoader,
 };
 
@@ -182,11 +183,8 @@ fn groups<K, G: Hash + Eq>(keys: &[K], split: impl Fn(&K) -> (G, i32)) -> HashMa
 }
 
 /// Collects rows into one list per parent id.
-fn by_parent<R>(
-    rows: Vec<R>,
-    parent: impl Fn(&R) -> i32,
-) -> HashMap<i32, Vec<R>, foldhash::fast::RandomState> {
-    let mut out: HashMap<i32, Vec<R>, _> = HashMap::default();
+fn by_parent<R>(rows: Vec<R>, parent: impl Fn(&R) -> i32) -> FastMap<i32, Vec<R>> {
+    let mut out: FastMap<i32, Vec<R>> = FastMap::default();
     for r in rows {
         out.entry(parent(&r)).or_default().push(r);
     }

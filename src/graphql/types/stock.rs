@@ -74,7 +74,7 @@ impl Stock {
 
     /// When last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.0.updated_at.at()
     }
 }
 
