@@ -96,11 +96,23 @@ impl ResultBody<'_> {
         out.push(b'}');
     }
 
-    /// Its JSON text in a new buffer.
+    /// Its JSON text in a new buffer, sized for the rendered pages it holds.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1024);
+        let mut out = Vec::with_capacity(1024 + self.data.map_or(0, rendered_len));
         self.write(&mut out);
         out
+    }
+}
+
+/// The length of the rendered pages' JSON text in a response value.
+fn rendered_len(value: &ConstValue) -> usize {
+    if let Some(text) = render::json_text(value) {
+        return text.len();
+    }
+    match value {
+        ConstValue::List(items) => items.iter().map(rendered_len).sum(),
+        ConstValue::Object(fields) => fields.values().map(rendered_len).sum(),
+        _ => 0,
     }
 }
 
