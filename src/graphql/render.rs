@@ -116,8 +116,8 @@ impl ItemBytes {
 
     /// Learns from a filled buffer of `items` items (a little more than it held per item).
     fn learn(&self, out: &[u8], items: usize) {
-        if items > 0 {
-            self.0.store(out.len() / items + 16, Ordering::Relaxed);
+        if let Some(per_item) = out.len().checked_div(items) {
+            self.0.store(per_item + 16, Ordering::Relaxed);
         }
     }
 }
