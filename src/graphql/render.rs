@@ -558,8 +558,8 @@ impl Shape for Product {
             ProductField::Description => text(out, &p.description),
             ProductField::Price => scalar(out, &Decimal(p.price.clone()).to_value()),
             ProductField::Archived => boolean(out, p.archived),
-            ProductField::CreatedAt => scalar(out, &p.created_at.to_value()),
-            ProductField::UpdatedAt => scalar(out, &p.updated_at.to_value()),
+            ProductField::CreatedAt => scalar(out, &p.created_at.at().to_value()),
+            ProductField::UpdatedAt => scalar(out, &p.updated_at.at().to_value()),
             ProductField::Category(plan) => {
                 return object::<Category>(out, view, plan, view.get(&CategoryKey(p.category_id))?);
             }

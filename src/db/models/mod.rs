@@ -7,6 +7,7 @@ pub mod movement;
 pub mod page;
 pub mod product;
 pub mod reference;
+pub mod row_time;
 pub mod statistics;
 pub mod stock;
 pub mod store;

@@ -22,7 +22,8 @@ use crate::{
     db::models::{
         idempotency::{self, Claim, Idempotency},
         page::{Bind, SqlBuilder},
-        stock::{RowTime, Stock},
+        row_time::RowTime,
+        stock::Stock,
         transaction::InventoryTransaction,
     },
     domain::ledger::TransactionType,

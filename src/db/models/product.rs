@@ -9,9 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     db::{
-        models::page::{
-            Bind, CountRow, KeyTotal, Keyset, SqlBuilder, contains_pattern, dir, keyset_range,
-            sku_page_tail,
+        models::{
+            page::{
+                Bind, CountRow, KeyTotal, Keyset, SqlBuilder, contains_pattern, dir, keyset_range,
+                sku_page_tail,
+            },
+            row_time::RowTime,
         },
         schema::products,
     },
@@ -37,9 +40,9 @@ pub struct Product {
     /// Archived products keep stock and history but leave default listings.
     pub archived: bool,
     /// When created.
-    pub created_at: DateTime<Utc>,
+    pub created_at: RowTime,
     /// When last changed.
-    pub updated_at: DateTime<Utc>,
+    pub updated_at: RowTime,
 }
 
 /// The products with these ids (unknown ids are skipped).
@@ -129,7 +132,7 @@ impl ProductCursor {
         match order {
             ProductOrder::Sku => Self::Sku(p.sku.clone()),
             ProductOrder::Name => Self::Name(p.name.clone(), p.id),
-            ProductOrder::CreatedAt => Self::CreatedAt(p.created_at, p.id),
+            ProductOrder::CreatedAt => Self::CreatedAt(p.created_at.at(), p.id),
         }
     }
 

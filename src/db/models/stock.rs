@@ -2,10 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{
-    deserialize::{FromSql, FromSqlRow},
-    pg::{Pg, PgValue},
     prelude::*,
-    sql_types::{BigInt, Integer, Timestamptz},
+    sql_types::{Integer, Timestamptz},
 };
 
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -18,6 +16,7 @@ use crate::{
             },
             product,
             reference::Tables,
+            row_time::RowTime,
         },
         schema::stocks,
     },
@@ -38,29 +37,6 @@ pub struct Stock {
     pub reorder_point: i32,
     /// When last changed.
     pub updated_at: RowTime,
-}
-
-/// A `timestamptz` as PostgreSQL sends it: microseconds since 2000-01-01 UTC. [`RowTime::at`]
-/// makes it a `DateTime` when it is shown; a page of stock rows is seldom asked for it, and
-/// converting each row's on reading was 2 % of a product page's CPU.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, FromSqlRow)]
-pub struct RowTime(i64);
-
-/// 2000-01-01 UTC (PostgreSQL's epoch) in microseconds since 1970-01-01 UTC.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-impl RowTime {
-    /// The moment. PostgreSQL's `±infinity` (which no stock row holds: the service writes
-    /// `now()`) would be beyond `DateTime`'s range and shows as 1970-01-01.
-    pub fn at(self) -> DateTime<Utc> {
-        DateTime::from_timestamp_micros(self.0.saturating_add(PG_EPOCH_MICROS)).unwrap_or_default()
-    }
-}
-
-impl FromSql<Timestamptz, Pg> for RowTime {
-    fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
-        <i64 as FromSql<BigInt, Pg>>::from_sql(bytes).map(Self)
-    }
 }
 
 impl Stock {

@@ -125,12 +125,12 @@ impl Product {
 
     /// When created.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.0.created_at.at()
     }
 
     /// When last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.0.updated_at.at()
     }
 }
 
