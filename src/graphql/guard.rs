@@ -17,7 +17,10 @@
 
 use std::{
     num::NonZeroUsize,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use async_graphql::{
@@ -73,12 +76,34 @@ pub struct Arrival<'a> {
     pub consistency: Option<Lsn>,
 }
 
-/// The checks before execution and the two schemas, shared by every request.
+/// The checks before execution and the schemas, shared by every request.
 #[derive(Clone)]
 pub struct Gate(Arc<Shared>);
 
+/// The same schema three times, for what the gate decided about an operation.
+pub struct Schemas {
+    /// Executes, after async-graphql's full validation (no extension).
+    pub strict: StockroomSchema,
+    /// Executes a document known valid: built with `ValidationMode::Fast`, which skips the
+    /// validation rules and keeps the depth and complexity backstops.
+    pub trusting: StockroomSchema,
+    /// Answers a refusal after validation (built with [`Gate::refuser`]).
+    pub refusing: StockroomSchema,
+}
+
+/// A document as parsed once, and whether it is known valid.
+struct Parsed {
+    doc: ExecutableDocument,
+    /// One operation, no variables: whether it is valid depends on its text alone (the
+    /// schema is fixed), so once it passed the rules it always does.
+    plain: bool,
+    /// A plain document that passed the full validation in an execution without errors.
+    valid: AtomicBool,
+}
+
 struct Shared {
     schema: StockroomSchema,
+    trusting: StockroomSchema,
     refusing: StockroomSchema,
     pool: DbPool,
     reads: Reads,
@@ -89,7 +114,7 @@ struct Shared {
     /// Parsed documents by their text (as many as persisted queries, the same size bound):
     /// clients send the same few documents over and over, and parsing was a tenth of a
     /// product page's CPU.
-    parsed: Mutex<lru::LruCache<String, Arc<ExecutableDocument>>>,
+    parsed: Mutex<lru::LruCache<String, Arc<Parsed>>>,
     /// The callers of tokens that passed a check lately: a query with one of them starts
     /// alongside its token check instead of after it.
     recent: RecentCallers,
@@ -192,12 +217,9 @@ impl Extension for Refuser {
 }
 
 impl Gate {
-    /// A gate in front of `schema` (which must carry no extension), with `refusing` (the same
-    /// schema built with [`Gate::refuser`]) for refusals after validation, weighing documents
-    /// by `shape`.
+    /// A gate in front of `schemas`, weighing documents by `shape`.
     pub fn new(
-        schema: StockroomSchema,
-        refusing: StockroomSchema,
+        schemas: Schemas,
         pool: DbPool,
         reads: Reads,
         shape: SchemaShape,
@@ -207,8 +229,9 @@ impl Gate {
         let cap = NonZeroUsize::new(limits.apq_cache_size.max(1)).unwrap_or(NonZeroUsize::MIN);
         Self(Arc::new(Shared {
             shape,
-            schema,
-            refusing,
+            schema: schemas.strict,
+            trusting: schemas.trusting,
+            refusing: schemas.refusing,
             pool,
             reads,
             limits: limits.clone(),
@@ -374,7 +397,7 @@ impl Gate {
         let primary = self.0.reads.primary();
         // The check first: polled first, its statement is queued first.
         let check = std::pin::pin!(credentials.viewer(&primary, &self.0.recent));
-        let execution = Box::pin(self.0.schema.execute(request));
+        let execution = Box::pin(self.run_schema(request));
         let (checked, execution) = match futures::future::select(check, execution).await {
             Either::Left((checked, execution)) => (checked, Either::Left(execution)),
             Either::Right((response, check)) => (check.await, Either::Right(response)),
@@ -402,12 +425,34 @@ impl Gate {
         ty: Option<OperationType>,
         source: ReadSource,
     ) -> Response {
-        Box::pin(
-            self.0
-                .schema
-                .execute(self.with_loaders(request, caller, ty, source)),
-        )
-        .await
+        Box::pin(self.run_schema(self.with_loaders(request, caller, ty, source))).await
+    }
+
+    /// Executes `request` on the schema, or, when its document is plain (one operation, no
+    /// variables) and passed the full validation before, on its twin that skips the rules
+    /// (walking them was 3 % of a product page's CPU). A plain document is marked valid after
+    /// an execution without errors, which it reaches only through the rules.
+    async fn run_schema(&self, request: Request) -> Response {
+        let kept = self.kept(&request.query).filter(|p| p.plain);
+        if kept
+            .as_ref()
+            .is_some_and(|p| p.valid.load(Ordering::Relaxed))
+        {
+            return Box::pin(self.0.trusting.execute(request)).await;
+        }
+        let response = Box::pin(self.0.schema.execute(request)).await;
+        if let Some(parsed) = kept
+            && response.errors.is_empty()
+        {
+            parsed.valid.store(true, Ordering::Relaxed);
+        }
+        response
+    }
+
+    /// The parse cache's entry for a document's text.
+    fn kept(&self, text: &str) -> Option<Arc<Parsed>> {
+        let mut parsed = self.0.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        parsed.get(text).cloned()
     }
 
     /// A mutation's response with `extensions.consistency` when read replicas are configured:
@@ -448,14 +493,24 @@ impl Gate {
     /// A document's syntax tree: a copy of the one parsed before for the same text, else
     /// parsed now (and kept when the text is at most as long as a persisted query may be).
     fn parse(&self, text: &str) -> Result<ExecutableDocument, async_graphql::parser::Error> {
-        let lock = || self.0.parsed.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = lock().get(text).cloned();
-        if let Some(doc) = kept {
-            return Ok(ExecutableDocument::clone(&doc));
+        if let Some(kept) = self.kept(text) {
+            return Ok(kept.doc.clone());
         }
         let doc = async_graphql::parser::parse_query(text)?;
         if text.len() <= MAX_PERSISTED_QUERY_BYTES {
-            lock().put(text.to_owned(), Arc::new(doc.clone()));
+            // A named operation is kept as `Multiple`, even alone.
+            let mut operations = doc.operations.iter();
+            let plain = operations
+                .next()
+                .is_some_and(|(_, op)| op.node.variable_definitions.is_empty())
+                && operations.next().is_none();
+            let parsed = Parsed {
+                doc: doc.clone(),
+                plain,
+                valid: AtomicBool::new(false),
+            };
+            let mut cache = self.0.parsed.lock().unwrap_or_else(|e| e.into_inner());
+            cache.put(text.to_owned(), Arc::new(parsed));
         }
         Ok(doc)
     }

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use async_graphql::Schema;
+use async_graphql::{Schema, ValidationMode};
 
 use crate::{
     config::ServeSettings,
     db::{DbPool, models::idempotency, reads::Reads},
     graphql::{
         fanout::Fanout,
-        guard::Gate,
+        guard::{Gate, Schemas},
         limits::SchemaShape,
         mutation::{KeyRetention, Mutation},
         query::Query,
@@ -36,19 +36,16 @@ pub fn build(pool: DbPool, reads: Reads, settings: &ServeSettings) -> Gate {
     let shape =
         SchemaShape::from_sdl(&sdl()).with_fanout(fanout.clone(), limits.fanout_first_read_wait());
     let live = LiveHub::new(pool.clone());
-    let schema = builder(pool.clone(), live.clone(), fanout.clone(), settings).finish();
-    let refusing = builder(pool.clone(), live, fanout, settings)
-        .extension(Gate::refuser())
-        .finish();
-    Gate::new(
-        schema,
-        refusing,
-        pool,
-        reads,
-        shape,
-        limits,
-        settings.public_read,
-    )
+    let schemas = Schemas {
+        strict: builder(pool.clone(), live.clone(), fanout.clone(), settings).finish(),
+        trusting: builder(pool.clone(), live.clone(), fanout.clone(), settings)
+            .validation_mode(ValidationMode::Fast)
+            .finish(),
+        refusing: builder(pool.clone(), live, fanout, settings)
+            .extension(Gate::refuser())
+            .finish(),
+    };
+    Gate::new(schemas, pool, reads, shape, limits, settings.public_read)
 }
 
 /// The schema's builder: roots and shared data; async-graphql's own depth and complexity

@@ -196,6 +196,53 @@ async fn suggestions_come_back_in_dev_mode() {
 }
 
 #[tokio::test]
+async fn a_document_that_failed_validation_fails_it_every_time_and_a_valid_one_answers_alike() {
+    // The gate skips async-graphql's validation rules for a document of one operation without
+    // variables once it passed them: one that failed must keep failing, one that passed must
+    // answer as it did, and a document with variables still has their values checked.
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let bad = json!({ "query": "query Bad { stores(first: 1) { nodes { code nope } } }" });
+    for round in 0..3 {
+        let res = post_json(&app, Some(&token), None, &bad).await;
+        assert_eq!(
+            res.code(),
+            Some("GRAPHQL_VALIDATION_FAILED"),
+            "round {round}: {}",
+            res.text
+        );
+        assert!(
+            res.body.get("data").is_none(),
+            "round {round}: {}",
+            res.text
+        );
+    }
+    let good = json!({
+        "query": "query Good { stores(first: 2) { edges { node { code name } } } viewer { username } }"
+    });
+    let first = post_json(&app, Some(&token), None, &good).await;
+    assert!(first.body.get("errors").is_none(), "{}", first.text);
+    assert_eq!(first.body["data"]["viewer"]["username"], "test-admin");
+    for round in 0..2 {
+        let again = post_json(&app, Some(&token), None, &good).await;
+        assert_eq!(again.body, first.body, "round {round}");
+    }
+    let typed = json!({
+        "query": "query Typed($n: Int!) { stores(first: $n) { nodes { code } } }",
+        "variables": { "n": "two" },
+    });
+    for round in 0..2 {
+        let res = post_json(&app, Some(&token), None, &typed).await;
+        assert_eq!(
+            res.code(),
+            Some("GRAPHQL_VALIDATION_FAILED"),
+            "round {round}: {}",
+            res.text
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_batch_runs_each_operation_in_order_up_to_the_limit() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
