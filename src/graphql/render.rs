@@ -101,6 +101,10 @@ pub trait Render {
 static LIST_ITEM_BYTES: ItemBytes = ItemBytes::new(64);
 static EDGE_ITEM_BYTES: ItemBytes = ItemBytes::new(96);
 
+/// The most a buffer starts with, whatever the hint (a long list after a page of large
+/// items would otherwise reserve their size for each of its own): beyond it, it grows.
+const MAX_START_BYTES: usize = 256 * 1024;
+
 /// A size hint learned from the last buffer filled.
 struct ItemBytes(AtomicUsize);
 
@@ -111,7 +115,8 @@ impl ItemBytes {
 
     /// A buffer for `items` items and the list's brackets.
     fn buffer(&self, items: usize) -> Vec<u8> {
-        Vec::with_capacity(self.0.load(Ordering::Relaxed) * items + 2)
+        let hint = self.0.load(Ordering::Relaxed).saturating_mul(items);
+        Vec::with_capacity(hint.min(MAX_START_BYTES) + 2)
     }
 
     /// Learns from a filled buffer of `items` items (a little more than it held per item).

@@ -17,8 +17,8 @@ pub struct RowTime(i64);
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 impl RowTime {
-    /// The moment. PostgreSQL's `±infinity` (which no stock row holds: the service writes
-    /// `now()`) would be beyond `DateTime`'s range and shows as 1970-01-01.
+    /// The moment. PostgreSQL's `±infinity` and years beyond chrono's range (which the
+    /// service never writes: it stores `now()` or what chrono parsed) show as 1970-01-01.
     pub fn at(self) -> DateTime<Utc> {
         DateTime::from_timestamp_micros(self.0.saturating_add(PG_EPOCH_MICROS)).unwrap_or_default()
     }
